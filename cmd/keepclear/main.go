@@ -1,0 +1,70 @@
+// Command keepclear watches the distance between police patrol vehicles and
+// harm-reduction sites. See README.md; run "keepclear help" for subcommands.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the server (ingest, API, live map, dashboard)", runServe},
+		{"migrate", "apply database migrations", runMigrate},
+		{"token", "create or list API tokens", runToken},
+		{"report", "write the weekly report as a self-contained HTML file", runReport},
+		{"loadgen", "drive a running server and report throughput and latency", runLoadgen},
+		{"replay", "run feed files through the detection engine offline; events as NDJSON or CSV", runReplay},
+		{"sim", "write a seeded synthetic patrol feed (NDJSON) over a sites file", runSim},
+		{"healthcheck", "exit 0 when the server's readiness URL answers 200 (for containers)", runHealthcheck},
+		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+			fmt.Fprintln(stdout, "keepclear", version)
+			return 0
+		}},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: keepclear <command> [flags]\n\ncommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun \"keepclear <command> -h\" for a command's flags.")
+}
+
+// run is main without the process: testable.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdin, stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "keepclear: unknown command %q\n", args[0])
+	usage(stderr)
+	return 2
+}

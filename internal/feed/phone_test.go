@@ -1,0 +1,114 @@
+package feed
+
+import (
+	"errors"
+	"math"
+	"net/url"
+	"testing"
+	"time"
+)
+
+var now = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func TestOsmAndQuery(t *testing.T) {
+	v, _ := url.ParseQuery("id=phone-1&lat=49.28111&lon=-123.10111&timestamp=1763805600&speed=10&bearing=90.5&altitude=10&accuracy=7&batt=80&unknown=x")
+	f, err := ParseOsmAnd(v, now, Options{Agency: "vpd", ForceAgency: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Device != "phone-1" || f.Agency != "vpd" || f.Lat != 49.28111 || !f.T.Equal(time.Unix(1763805600, 0)) ||
+		math.Abs(f.Speed-5.14444) > 1e-4 || f.Heading != 90.5 || f.Acc != 7 {
+		t.Errorf("%+v", f)
+	}
+	// location=lat,lon, deviceid, ms timestamps, ISO timestamps, no timestamp.
+	for q, want := range map[string]time.Time{
+		"deviceid=p&location=49.2,-123.1&timestamp=1763805600123":        time.UnixMilli(1763805600123),
+		"deviceid=p&location=49.2,-123.1&timestamp=2026-11-22T09:00:00Z": time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
+		"deviceid=p&location=49.2,-123.1":                                now,
+	} {
+		v, _ := url.ParseQuery(q)
+		f, err := ParseOsmAnd(v, now, Options{Agency: "vpd"})
+		if err != nil || !f.T.Equal(want) || f.Lat != 49.2 || f.Speed != -1 {
+			t.Errorf("%s: %+v %v", q, f, err)
+		}
+	}
+	for q, field := range map[string]string{
+		"lat=1&lon=2":                          "id",
+		"id=p&lat=x&lon=2":                     "lat",
+		"id=p&lat=91&lon=2":                    "lat",
+		"id=p&lat=1&lon=2&timestamp=yesterday": "timestamp",
+		"id=p&location=1":                      "location",
+		"id=p&lat=1&lon=2&speed=fast":          "speed",
+	} {
+		v, _ := url.ParseQuery(q)
+		_, err := ParseOsmAnd(v, now, Options{Agency: "vpd"})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != field {
+			t.Errorf("%s: %v, want field %s", q, err, field)
+		}
+	}
+}
+
+func TestOsmAndJSON(t *testing.T) {
+	b := []byte(`{"location":{"timestamp":"2026-11-22T09:59:58.500Z","coords":{"latitude":49.28,"longitude":-123.1,"accuracy":5,"speed":-1,"heading":-1,"altitude":3},"is_moving":true,"odometer":0,"battery":{"level":0.5}},"device_id":"phone-9"}`)
+	f, err := ParseOsmAndJSON(b, now, Options{Agency: "vpd", ForceAgency: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Device != "phone-9" || f.Speed != -1 || !math.IsNaN(f.Heading) || f.Acc != 5 || !f.T.Equal(time.Date(2026, 11, 22, 9, 59, 58, 5e8, time.UTC)) {
+		t.Errorf("%+v", f)
+	}
+	b = []byte(`{"location":{"timestamp":"2026-11-22T09:59:58Z","coords":{"latitude":49.28,"longitude":-123.1,"speed":3.5,"heading":180}},"device_id":"p"}`)
+	if f, _ := ParseOsmAndJSON(b, now, Options{Agency: "vpd"}); f.Speed != 3.5 || f.Heading != 180 {
+		t.Errorf("m/s speed: %+v", f)
+	}
+	for _, bad := range []string{`{`, `{"device_id":"p"}`, `{"device_id":"p","location":{"coords":{"latitude":1}}}`, `{"location":{"coords":{"latitude":1,"longitude":2}}}`} {
+		if _, err := ParseOsmAndJSON([]byte(bad), now, Options{Agency: "vpd"}); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestOwnTracks(t *testing.T) {
+	b := []byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600,"tid":"jd","acc":12,"vel":36,"cog":270,"batt":80,"conn":"m"}`)
+	f, err := ParseOwnTracks(b, "", Options{Agency: "vpd"})
+	if err != nil || f.Device != "jd" || f.Speed != 10 || f.Heading != 270 || f.Acc != 12 || !f.T.Equal(time.Unix(1763805600, 0)) {
+		t.Errorf("%+v %v", f, err)
+	}
+	b = []byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600}`)
+	if f, err := ParseOwnTracks(b, "car-3", Options{Agency: "vpd"}); err != nil || f.Device != "car-3" || f.Speed != -1 {
+		t.Errorf("device from header: %+v %v", f, err)
+	}
+	if _, err := ParseOwnTracks(b, "", Options{Agency: "vpd"}); err == nil {
+		t.Error("no device accepted")
+	}
+	for _, other := range []string{`{"_type":"transition","event":"enter"}`, `{"_type":"waypoint"}`, `{}`} {
+		if _, err := ParseOwnTracks([]byte(other), "d", Options{}); !errors.Is(err, ErrNotLocation) {
+			t.Errorf("%s: %v", other, err)
+		}
+	}
+}
+
+func FuzzOwnTracks(f *testing.F) {
+	f.Add([]byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600,"tid":"jd","vel":36}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		fx, err := ParseOwnTracks(b, "d", Options{Agency: "a"})
+		if err == nil && fx.Validate() != nil {
+			t.Fatal("accepted an invalid fix")
+		}
+	})
+}
+
+func FuzzOsmAnd(f *testing.F) {
+	f.Add("id=p&lat=49.2&lon=-123.1&timestamp=1763805600&speed=10", []byte(`{"location":{"coords":{"latitude":1,"longitude":2}},"device_id":"p"}`))
+	f.Fuzz(func(t *testing.T, q string, body []byte) {
+		if v, err := url.ParseQuery(q); err == nil {
+			if fx, err := ParseOsmAnd(v, now, Options{Agency: "a"}); err == nil && fx.Validate() != nil {
+				t.Fatal("accepted an invalid fix")
+			}
+		}
+		if fx, err := ParseOsmAndJSON(body, now, Options{Agency: "a"}); err == nil && fx.Validate() != nil {
+			t.Fatal("accepted an invalid fix")
+		}
+	})
+}

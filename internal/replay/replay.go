@@ -1,0 +1,265 @@
+// Package replay runs feed files through the monitor offline: the
+// deterministic harness for detection. It reads each input as a stream,
+// reports bad records with their line, writes events as NDJSON or CSV, shows
+// progress, and sums up what it saw.
+package replay
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keepclear/keepclear/internal/event"
+	"github.com/keepclear/keepclear/internal/feed"
+	"github.com/keepclear/keepclear/internal/monitor"
+	"github.com/schollz/progressbar/v3"
+)
+
+// Input is one feed to read.
+type Input struct {
+	Name   string // shown in messages; a path, or "-" for standard input
+	Open   func() (io.ReadCloser, error)
+	Size   int64 // bytes, for progress; 0 when unknown
+	Format feed.Format
+	GZip   bool
+}
+
+// FileInput describes a file path ("-" is standard input).
+func FileInput(path string, format feed.Format, stdin io.Reader) Input {
+	in := Input{Name: path, Format: format, GZip: strings.HasSuffix(strings.ToLower(path), ".gz")}
+	if format == "" {
+		in.Format = feed.DetectFormat(path)
+	}
+	if path == "-" {
+		in.Open = func() (io.ReadCloser, error) { return io.NopCloser(stdin), nil }
+		return in
+	}
+	if st, err := os.Stat(path); err == nil {
+		in.Size = st.Size()
+	}
+	in.Open = func() (io.ReadCloser, error) { return os.Open(path) }
+	return in
+}
+
+// Options control a run.
+type Options struct {
+	Output   string // "ndjson" (default) or "csv"
+	Agency   string // for records that name none
+	Progress bool   // draw a progress bar on Log
+	// MaxReported bad records are listed on Log; the rest are only counted.
+	MaxReported int
+}
+
+// Summary is what a run saw.
+type Summary struct {
+	Inputs     int
+	Unreadable []string // inputs that could not be read at all
+	Records    int64    // records read, good or bad
+	Rejected   map[string]int64
+	Stats      monitor.Stats
+	Open       []monitor.OpenVisit
+	Elapsed    time.Duration
+}
+
+// Run replays inputs through m, writing events to out and messages to log.
+func Run(m *monitor.Monitor, inputs []Input, opt Options, out, log io.Writer) (*Summary, error) {
+	if opt.MaxReported == 0 {
+		opt.MaxReported = 100
+	}
+	start := time.Now()
+	sum := &Summary{Inputs: len(inputs), Rejected: map[string]int64{}}
+	bw := bufio.NewWriterSize(out, 64<<10)
+	var emit monitor.Emit
+	var buf []byte
+	switch opt.Output {
+	case "", "ndjson":
+		emit = func(e *event.Event) {
+			buf = e.AppendJSON(buf[:0])
+			buf = append(buf, '\n')
+			bw.Write(buf)
+		}
+	case "csv":
+		cw := csv.NewWriter(bw)
+		cw.Write(event.CSVHeader)
+		emit = func(e *event.Event) { cw.Write(e.CSVRecord()) }
+		defer cw.Flush()
+	default:
+		return nil, fmt.Errorf("replay: unknown output format %q (want ndjson or csv)", opt.Output)
+	}
+
+	var total int64
+	for _, in := range inputs {
+		total += in.Size
+	}
+	var bar *progressbar.ProgressBar
+	if opt.Progress && total > 0 {
+		bar = progressbar.NewOptions64(total,
+			progressbar.OptionSetWriter(log),
+			progressbar.OptionSetDescription("replay"),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+			progressbar.OptionSetWidth(30),
+		)
+	}
+	reported := 0
+	var clock, swept int64
+	var re *feed.RecordError
+	for _, in := range inputs {
+		rc, err := in.Open()
+		if err != nil {
+			sum.Unreadable = append(sum.Unreadable, in.Name)
+			fmt.Fprintf(log, "%s: cannot read: %v\n", in.Name, unwrapPath(err))
+			continue
+		}
+		var r io.Reader = rc
+		if bar != nil {
+			pr := progressbar.NewReader(rc, bar)
+			r = &pr
+		}
+		rd, err := feed.NewReader(r, in.Format, in.GZip, feed.Options{Agency: opt.Agency, Device: deviceFromName(in.Name)})
+		if err != nil {
+			rc.Close()
+			sum.Unreadable = append(sum.Unreadable, in.Name)
+			fmt.Fprintf(log, "%s: cannot read: %v\n", in.Name, err)
+			continue
+		}
+		for {
+			f, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			if errors.As(err, &re) {
+				sum.Records++
+				reason := re.Field
+				if reason == "" {
+					reason = "record"
+				}
+				sum.Rejected[reason]++
+				if reported < opt.MaxReported {
+					fmt.Fprintf(log, "%s:%d: %s\n", in.Name, re.Line, strings.TrimPrefix(re.Error(), fmt.Sprintf("line %d: ", re.Line)))
+					reported++
+				}
+				continue
+			}
+			if err != nil {
+				sum.Unreadable = append(sum.Unreadable, in.Name)
+				fmt.Fprintf(log, "%s: read failed: %v\n", in.Name, err)
+				break
+			}
+			sum.Records++
+			m.Process(&f, emit)
+			if t := f.T.UnixMilli(); t > clock {
+				clock = t
+				if clock-swept >= 1000 {
+					m.Advance(time.UnixMilli(clock), emit)
+					swept = clock
+				}
+			}
+		}
+		rc.Close()
+	}
+	if bar != nil {
+		bar.Finish()
+	}
+	if int64(reported) < totalRejected(sum) {
+		fmt.Fprintf(log, "(%d more bad records not listed)\n", totalRejected(sum)-int64(reported))
+	}
+	if err := bw.Flush(); err != nil {
+		return sum, fmt.Errorf("replay: write events: %w", err)
+	}
+	sum.Stats = m.Stats()
+	sum.Open = m.OpenVisits()
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+func totalRejected(s *Summary) int64 {
+	var n int64
+	for _, v := range s.Rejected {
+		n += v
+	}
+	return n
+}
+
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// deviceFromName names the device of a one-track file (GPX) after the file.
+func deviceFromName(name string) string {
+	if name == "-" {
+		return "stdin"
+	}
+	base := filepath.Base(name)
+	for _, ext := range []string{".gz", ".gpx", ".csv", ".ndjson", ".jsonl", ".json"} {
+		base = strings.TrimSuffix(base, ext)
+	}
+	return base
+}
+
+// Print writes the summary for a person.
+func (s *Summary) Print(w io.Writer) {
+	st := s.Stats
+	rate := float64(s.Records) / s.Elapsed.Seconds()
+	fmt.Fprintf(w, "replay: %d input(s), %d records in %s (%.0f records/s)\n", s.Inputs, s.Records, s.Elapsed.Round(time.Millisecond), rate)
+	fmt.Fprintf(w, "  accepted      %9d  (outside every zone %d, in a zone %d)\n",
+		st.ByOutcome[monitor.Accepted], st.Outside, st.InZone)
+	if n := st.ByOutcome[monitor.VanMoved]; n > 0 {
+		fmt.Fprintf(w, "  van positions %9d  (moved a mobile site's zones)\n", n)
+	}
+	fmt.Fprintf(w, "  rejected      %9d%s\n", totalRejected(s), breakdown(s.Rejected, "bad "))
+	dropped := map[string]int64{}
+	for _, o := range []monitor.Outcome{monitor.OutOfOrder, monitor.Duplicate, monitor.Jump} {
+		if n := st.ByOutcome[o]; n > 0 {
+			dropped[o.String()] = n
+		}
+	}
+	fmt.Fprintf(w, "  dropped       %9d%s\n", st.ByOutcome[monitor.OutOfOrder]+st.ByOutcome[monitor.Duplicate]+st.ByOutcome[monitor.Jump], breakdown(dropped, ""))
+	if st.LowAccuracy > 0 {
+		fmt.Fprintf(w, "  low accuracy  %9d  (ignored for entering)\n", st.LowAccuracy)
+	}
+	events := map[string]int64{}
+	var n int64
+	for k, v := range st.Events {
+		events[string(k)] = v
+		n += v
+	}
+	fmt.Fprintf(w, "  events        %9d%s\n", n, breakdown(events, ""))
+	fmt.Fprintf(w, "  open visits at end of input: %d\n", len(s.Open))
+	for _, v := range s.Open {
+		fmt.Fprintf(w, "    %s  %s/%s  device %s (%s)  since %s  last fix %s  breach %v\n",
+			v.Visit, v.Site, v.Zone, v.Device, v.Agency, v.Since.Format(time.RFC3339), v.LastFix.Format(time.RFC3339), v.Breach)
+	}
+	for _, u := range s.Unreadable {
+		fmt.Fprintf(w, "  unreadable: %s\n", u)
+	}
+}
+
+func breakdown(m map[string]int64, prefix string) string {
+	if len(m) == 0 {
+		return ""
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s%s %d", prefix, k, m[k])
+	}
+	return "  (" + strings.Join(parts, ", ") + ")"
+}

@@ -1,0 +1,118 @@
+// Browser test of the dashboard: the real server binary (built by `make
+// build`, path in KEEPCLEAR_BIN) on a fresh database, driven by Debian's
+// Chromium through playwright-core. Sign in, see the zones, see a posted
+// fix's event arrive live, annotate it, read the weekly heatmap.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const bin = process.env.KEEPCLEAR_BIN || "../bin/keepclear";
+let server, url, admin, agency, browser;
+
+before(async () => {
+  const dir = mkdtempSync(join(tmpdir(), "kc-web-"));
+  server = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--db", join(dir, "k.db"), "--sites", "../fixtures/scenarios/sites.geojson"]);
+  let out = "";
+  await new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error("server did not start: " + out)), 20000);
+    server.stdout.on("data", (d) => {
+      out += d;
+      const u = out.match(/on (http:\/\/\S+)\/ /), a = out.match(/admin \(.*\):\s+(\S+)/), g = out.match(/agency "demo".*:\s+(\S+)/);
+      if (u && a && g) { [url, admin, agency] = [u[1], a[1], g[1]]; clearTimeout(t); resolve(); }
+    });
+    server.on("exit", () => reject(new Error("server exited: " + out)));
+  });
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  server?.kill("SIGTERM");
+});
+
+test("without a token only the login page shows, and a bad token is refused", async () => {
+  const p = await browser.newPage();
+  await p.goto(url);
+  assert.equal(await p.isVisible("#login"), true);
+  assert.equal(await p.isVisible("#live"), false);
+  await p.fill("#token", "kc_wrong");
+  await p.click("#login-form button");
+  await p.waitForFunction(() => document.querySelector("#login-error").textContent !== "");
+  assert.match(await p.textContent("#login-error"), /token/);
+  await p.close();
+});
+
+test("live map: zones drawn, a posted fix's event arrives, annotation saved, heatmap renders", async () => {
+  const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await p.goto(url);
+  await p.fill("#token", admin);
+  await p.click("#login-form button");
+  await p.waitForSelector("#live:not([hidden])");
+  await p.waitForFunction(() => document.querySelector("#status").textContent === "live");
+  // 3 sites: Insite 3 zones, London Drugs 2, the van 1 → 6 rings and 3 centre markers.
+  await p.waitForFunction(() => document.querySelectorAll("#map path.leaflet-interactive").length >= 9);
+
+  const t = new Date(Date.now() - 10000).toISOString();
+  const r = await fetch(url + "/api/v1/fixes", {
+    method: "POST", headers: { Authorization: "Bearer " + agency },
+    body: JSON.stringify({ device: "car-17", t, lat: 49.28111, lon: -123.10111, speed: 0 }),
+  });
+  assert.equal(r.status, 200);
+  await p.waitForFunction(() => [...document.querySelectorAll("#ticker li")].some((li) => /entered\s+Insite\s+door/.test(li.textContent)));
+  const breach = await p.locator("#ticker li.breach").count();
+  assert.ok(breach >= 1, "the door entry (no_entry, open hours) is shown as a breach");
+  await p.waitForFunction(() => document.querySelector("#inzone-count").textContent === "1"); // positions come coalesced
+  assert.ok(!(await p.content()).includes("car-17"), "the raw device id never reaches the page");
+
+  // Annotate the door entry.
+  const li = p.locator("#ticker li", { hasText: "door" }).first();
+  await li.locator("button").click();
+  await p.selectOption("#annotate-label", "called_by_staff");
+  await p.fill("#annotate-text", "staff called for an ambulance");
+  await p.click("#annotate-save");
+  const id = await p.textContent("#annotate-id");
+  let anns;
+  for (let i = 0; i < 50; i++) {
+    anns = await (await fetch(`${url}/api/v1/events/${id}/annotations`, { headers: { Authorization: "Bearer " + admin } })).json();
+    if (anns.annotations.length) break;
+    await new Promise((s) => setTimeout(s, 100));
+  }
+  assert.equal(anns.annotations[0].label, "called_by_staff");
+  assert.equal(anns.annotations[0].role, "admin");
+
+  // The car drives off north: its visits close and it leaves the map.
+  for (const [dt, lat] of [[0, 49.2829], [20, 49.2829]]) {
+    const r2 = await fetch(url + "/api/v1/fixes", {
+      method: "POST", headers: { Authorization: "Bearer " + agency },
+      body: JSON.stringify({ device: "car-17", t: new Date(Date.parse(t) + 10000 + dt * 1000).toISOString(), lat, lon: -123.10111 }),
+    });
+    assert.equal(r2.status, 200);
+  }
+  await p.waitForFunction(() => [...document.querySelectorAll("#ticker li")].some((li) => /left\s+Insite\s+vicinity/.test(li.textContent)));
+  await p.waitForFunction(() => document.querySelector("#inzone-count").textContent === "0");
+
+  // The weekly heatmap: a 7 × 24 grid with this entry counted.
+  await p.click("button[data-tab=heat]");
+  await p.waitForFunction(() => document.querySelectorAll("#heat-site option").length === 3);
+  await p.selectOption("#heat-site", "insite");
+  await p.click("#heat-form button[type=submit]");
+  await p.waitForSelector("#heat-grid tr");
+  assert.equal(await p.locator("#heat-grid tr").count(), 8);
+  assert.match(await p.textContent("#heat-summary"), /1 entries into the vicinity zone/);
+
+  // The printable weekly report opens in a new tab, with the annotation in it.
+  const [report] = await Promise.all([p.waitForEvent("popup"), p.click("#heat-report")]);
+  await report.waitForLoadState();
+  const html = await report.content();
+  assert.match(html, /weekly report, week \d{4}-W\d{2}/);
+  assert.match(html, /staff called for an ambulance/);
+  assert.equal(await report.locator("svg").count(), 3);
+  await p.close();
+});

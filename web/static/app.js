@@ -1,0 +1,237 @@
+// keepclear dashboard: sign in with a token, watch the live map, annotate
+// events, read a site's weekly heatmap. No framework; Leaflet for maps.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+let token = localStorage.getItem("keepclear.token") || "";
+let me = null;
+
+async function api(path, opts = {}) {
+  const r = await fetch(path, { ...opts, headers: { Authorization: "Bearer " + token, ...(opts.headers || {}) } });
+  const body = r.headers.get("Content-Type")?.includes("json") ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(body.error || r.statusText);
+  return body;
+}
+
+function text(s) { const d = document.createElement("span"); d.textContent = s; return d.innerHTML; }
+
+async function signIn(t) {
+  token = t;
+  try {
+    me = await api("/api/v1/whoami");
+  } catch (e) {
+    token = "";
+    localStorage.removeItem("keepclear.token");
+    throw e;
+  }
+  if (me.role === "agency") { token = ""; throw new Error("agency tokens only submit positions"); }
+  localStorage.setItem("keepclear.token", t);
+  $("login").hidden = true;
+  $("tabs").hidden = false;
+  $("logout").hidden = false;
+  $("who").textContent = `${me.name} (${me.role})`;
+  show("live");
+}
+
+$("login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("login-error").textContent = "";
+  try { await signIn($("token").value.trim()); } catch (err) { $("login-error").textContent = err.message; }
+});
+$("logout").addEventListener("click", () => { localStorage.removeItem("keepclear.token"); location.reload(); });
+document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
+
+function show(tab) {
+  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  $("live").hidden = tab !== "live";
+  $("heat").hidden = tab !== "heat";
+  if (tab === "live") startLive();
+  if (tab === "heat") startHeat();
+}
+
+// ---- live map ----
+let map, siteLayer, vehicleLayer, ws, sites = [];
+const vehicles = new Map();
+const openVisits = new Map(); // pseudonym → open visits, from the snapshot and the events
+const kindLabel = { enter: "entered", dwell: "stopped in", exit: "left", repeat_pass: "circling", signal_lost: "signal lost in" };
+
+function tiles(m) {
+  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 19, attribution: "© OpenStreetMap contributors" }).addTo(m);
+}
+
+function startLive() {
+  if (typeof L === "undefined") { $("status").textContent = "map library missing: run `make web`"; }
+  if (!map && typeof L !== "undefined") {
+    map = L.map("map");
+    tiles(map);
+    siteLayer = L.layerGroup().addTo(map);
+    vehicleLayer = L.layerGroup().addTo(map);
+  }
+  if (ws) return;
+  const proto = location.protocol === "https:" ? "wss" : "ws";
+  ws = new WebSocket(`${proto}://${location.host}/ws/live?access_token=${encodeURIComponent(token)}`);
+  ws.onopen = () => { $("status").textContent = "live"; };
+  ws.onclose = () => { $("status").textContent = "disconnected, retrying…"; ws = null; setTimeout(startLive, 3000); };
+  ws.onmessage = (m) => {
+    const msg = JSON.parse(m.data);
+    if (msg.type === "snapshot") {
+      drawSites(msg.sites);
+      $("ticker").innerHTML = "";
+      openVisits.clear();
+      (msg.open_visits || []).forEach((v) => openVisits.set(v.device, (openVisits.get(v.device) || 0) + 1));
+      (msg.events || []).forEach(addEvent);
+      (msg.positions || []).filter((p) => p.site || openVisits.has(p.device)).forEach(movePosition);
+    } else if (msg.type === "event") {
+      addEvent(msg.event);
+      trackVisits(msg.event);
+    } else if (msg.type === "positions") {
+      msg.positions.forEach(movePosition);
+    }
+    $("inzone-count").textContent = vehicles.size;
+  };
+}
+
+function drawSites(fc) {
+  sites = fc.features || [];
+  if (!map) return;
+  siteLayer.clearLayers();
+  siteLayers.clear();
+  const bounds = [];
+  for (const f of sites) {
+    const [lon, lat] = f.geometry.type === "Point" ? f.geometry.coordinates : f.geometry.coordinates[0][0];
+    bounds.push([lat, lon]);
+    const p = f.properties;
+    const g = L.layerGroup().addTo(siteLayer);
+    siteLayers.set(p.id, g);
+    for (const z of [...p.zones].reverse()) {
+      L.circle([lat, lon], { radius: z.radius_m, weight: 1, color: z.no_entry ? "#c62828" : "#3b4a6b", fillOpacity: 0.06 })
+        .bindTooltip(`${text(p.name)} — ${text(z.name)} (${z.radius_m} m)`).addTo(g);
+    }
+    L.circleMarker([lat, lon], { radius: 4, color: "#1d2330" }).bindPopup(`<b>${text(p.name)}</b><br>${text(p.kind)} · ${text(p.opening_hours)}`).addTo(g);
+  }
+  if (bounds.length) map.fitBounds(bounds, { padding: [30, 30], maxZoom: 16 });
+}
+
+const siteLayers = new Map(); // site id → its zones and marker, to move a van's
+
+function movePosition(p) {
+  if (!map) return;
+  if (p.site) { // a mobile site's van: its zones go with it
+    const g = siteLayers.get(p.site);
+    if (g) g.eachLayer((l) => l.setLatLng([p.lat, p.lon]));
+    return;
+  }
+  let mk = vehicles.get(p.device);
+  if (!mk) {
+    mk = L.circleMarker([p.lat, p.lon], { radius: 6, color: "#e65100", fillOpacity: 0.8 }).addTo(vehicleLayer);
+    vehicles.set(p.device, mk);
+  }
+  mk.setLatLng([p.lat, p.lon]).bindTooltip(`${p.agency} · ${p.device.slice(0, 6)} · ${new Date(p.t).toLocaleTimeString()}`);
+  mk.lastSeen = Date.now();
+}
+
+// A vehicle leaves the map when its last open visit closes.
+function trackVisits(e) {
+  const n = openVisits.get(e.device) || 0;
+  if (e.kind === "enter") openVisits.set(e.device, n + 1);
+  if (e.kind === "exit" || e.kind === "signal_lost") {
+    if (n > 1) { openVisits.set(e.device, n - 1); return; }
+    openVisits.delete(e.device);
+    const mk = vehicles.get(e.device);
+    if (mk) { vehicleLayer.removeLayer(mk); vehicles.delete(e.device); }
+    $("inzone-count").textContent = vehicles.size;
+  }
+}
+
+setInterval(() => { // vehicles not seen in a zone for two minutes leave the map
+  for (const [k, mk] of vehicles) if (Date.now() - mk.lastSeen > 120000) { vehicleLayer.removeLayer(mk); vehicles.delete(k); }
+}, 10000);
+
+function addEvent(e) {
+  const li = document.createElement("li");
+  if (e.breach) li.className = "breach";
+  const site = sites.find((f) => f.properties.id === e.site)?.properties.name || e.site;
+  li.innerHTML = `<b>${text(e.agency)} ${text(e.device.slice(0, 6))}</b> ${kindLabel[e.kind] || e.kind} <b>${text(site)}</b> ${text(e.zone)}
+    <div class="meta">${new Date(e.t).toLocaleString()} · ${Math.round(e.duration_s)} s · closest ${e.min_distance_m} m · stopped ${Math.round(e.stationary_s)} s${e.in_hours ? " · open hours" : ""}${e.breach ? " · <b>breach</b>" : ""}</div>`;
+  if (me && (me.role === "liaison" || me.role === "admin")) {
+    const b = document.createElement("button");
+    b.textContent = "Annotate";
+    b.onclick = () => annotate(e);
+    li.appendChild(b);
+  }
+  $("ticker").prepend(li);
+  while ($("ticker").children.length > 200) $("ticker").lastChild.remove();
+}
+
+async function annotate(e) {
+  $("annotate-id").textContent = e.id;
+  $("annotate-text").value = "";
+  const hist = await api(`/api/v1/events/${encodeURIComponent(e.id)}/annotations`).catch(() => ({ annotations: [] }));
+  $("annotate-history").innerHTML = hist.annotations.map((a) => `${text(a.created_at)} ${text(a.author)}: <b>${text(a.label)}</b> ${text(a.text)}`).join("<br>");
+  const dlg = $("annotate");
+  dlg.returnValue = "";
+  dlg.showModal();
+  dlg.onclose = async () => {
+    if (dlg.returnValue !== "save") return;
+    try {
+      await api(`/api/v1/events/${encodeURIComponent(e.id)}/annotations`, {
+        method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ label: $("annotate-label").value, text: $("annotate-text").value }),
+      });
+    } catch (err) { alert("Not saved: " + err.message); }
+  };
+}
+
+// ---- weekly heatmap and report ----
+$("heat-report").addEventListener("click", async () => {
+  // The report is a whole HTML page; fetch it with the token and open it.
+  const q = new URLSearchParams({ site: $("heat-site").value });
+  if ($("heat-week").value) q.set("week", $("heat-week").value);
+  const r = await fetch("/api/v1/report?" + q, { headers: { Authorization: "Bearer " + token } });
+  if (!r.ok) { $("heat-summary").textContent = (await r.json()).error; return; }
+  const url = URL.createObjectURL(new Blob([await r.text()], { type: "text/html" }));
+  window.open(url, "_blank");
+});
+
+let heatMap, heatLayer;
+const days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
+async function startHeat() {
+  if (!$("heat-site").options.length) {
+    const fc = await api("/api/v1/sites");
+    for (const f of fc.features) $("heat-site").add(new Option(f.properties.name, f.properties.id));
+  }
+}
+
+$("heat-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const q = new URLSearchParams({ site: $("heat-site").value });
+  if ($("heat-week").value) q.set("week", $("heat-week").value);
+  let h;
+  try { h = await api("/api/v1/heatmap?" + q); } catch (e) { $("heat-summary").textContent = e.message; return; }
+  $("heat-week").value = h.week;
+  $("heat-summary").innerHTML = `<h2>${text(h.name)} — week ${text(h.week)}</h2>
+    <p>${h.entries} entries into the ${text(h.zone)} zone, ${h.breaches} visits with a breach. Cells: entries (number) and minutes stopped (colour).</p>`;
+  let max = 0;
+  h.days.forEach((d) => d.forEach((c) => { max = Math.max(max, c.stationary_min); }));
+  let html = "<tr><th></th>" + [...Array(24).keys()].map((i) => `<th>${i}</th>`).join("") + "</tr>";
+  h.days.forEach((d, i) => {
+    html += `<tr><th>${days[i]}</th>` + d.map((c) => {
+      const a = max ? c.stationary_min / max : 0;
+      return `<td title="${c.entries} entries, ${c.stationary_min.toFixed(1)} min stopped, ${c.breaches} breaches" style="background: rgba(198,40,40,${a.toFixed(2)})">${c.entries || ""}</td>`;
+    }).join("") + "</tr>";
+  });
+  $("heat-grid").innerHTML = html;
+  if (typeof L === "undefined") return;
+  if (!heatMap) { heatMap = L.map("heat-map"); tiles(heatMap); }
+  const f = sites.find((s) => s.properties.id === h.site) || (await api("/api/v1/sites")).features.find((s) => s.properties.id === h.site);
+  const [lon, lat] = f.geometry.type === "Point" ? f.geometry.coordinates : f.geometry.coordinates[0][0];
+  heatMap.setView([lat, lon], 17);
+  if (heatLayer) heatMap.removeLayer(heatLayer);
+  if (heatMap.zones) heatMap.removeLayer(heatMap.zones);
+  heatMap.zones = L.layerGroup(f.properties.zones.map((z) => L.circle([lat, lon], { radius: z.radius_m, weight: 1, fillOpacity: 0 }))).addTo(heatMap);
+  const pts = h.spots.map((s) => [s.lat, s.lon, s.stationary_s + s.fixes]);
+  heatLayer = L.heatLayer(pts, { radius: 20 }).addTo(heatMap);
+});
+
+if (token) signIn(token).catch(() => {});
