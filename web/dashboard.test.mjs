@@ -97,6 +97,10 @@ test("live map: zones drawn, a posted fix's event arrives, annotation saved, hea
   }
   await p.waitForFunction(() => [...document.querySelectorAll("#ticker li")].some((li) => /left\s+Insite\s+vicinity/.test(li.textContent)));
   await p.waitForFunction(() => document.querySelector("#inzone-count").textContent === "0");
+  // Positions go out coalesced every 250 ms, after the events of the same
+  // fixes: a late one must not bring the car back onto the map.
+  await new Promise((s) => setTimeout(s, 1000));
+  assert.equal(await p.textContent("#inzone-count"), "0", "a coalesced position after the exit does not redraw the car");
 
   // The weekly heatmap: a 7 × 24 grid with this entry counted.
   await p.click("button[data-tab=heat]");

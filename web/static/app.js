@@ -85,7 +85,10 @@ function startLive() {
       addEvent(msg.event);
       trackVisits(msg.event);
     } else if (msg.type === "positions") {
-      msg.positions.forEach(movePosition);
+      // Positions are coalesced and sent after the events of the same fixes,
+      // so one may arrive after its device's exit: only vehicles with an open
+      // visit (and vans) are drawn.
+      msg.positions.filter((p) => p.site || openVisits.has(p.device)).forEach(movePosition);
     }
     $("inzone-count").textContent = vehicles.size;
   };
