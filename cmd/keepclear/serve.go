@@ -10,6 +10,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"time"
@@ -52,6 +55,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	rateBurst := fs.Int("rate-burst", 4000, "burst of requests per token")
 	maxAge := fs.Duration("max-fix-age", 7*24*time.Hour, "reject fixes older than this")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
+	pprofAddr := fs.String("pprof", "", "also serve Go's profiler (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060 (off by default)")
 	cfg := detectionFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -128,6 +132,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	if err := firstTokens(ctx, st, stdout, url); err != nil {
 		fmt.Fprintf(stderr, "serve: tokens: %v\n", err)
 	}
+	if *pprofAddr != "" {
+		if err := servePprof(*pprofAddr, log); err != nil {
+			fmt.Fprintf(stderr, "serve: --pprof: %v\n", err)
+			srv.Shutdown(context.Background())
+			pipe.Close()
+			return 2
+		}
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
 	demoDone := make(chan struct{})
@@ -156,6 +168,31 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	pipe.Close() // flushes aggregates and open visits' state
 	log.Info("stopped")
 	return 0
+}
+
+// servePprof serves the profiler on a loopback address only: profiles show
+// the process's memory, so they are never exposed beside the API.
+func servePprof(addr string, log *slog.Logger) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s is not a loopback address", addr)
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	log.Info("profiler", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
+	go (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
+	return nil
 }
 
 // loadSecret returns the pseudonym secret: given, or read from (or created

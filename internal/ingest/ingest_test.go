@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -147,5 +149,36 @@ func TestMergeKeepsLatestState(t *testing.T) {
 	}
 	if len(b.DropStates) != 1 || b.DropStates[0] != "a" || len(b.Events) != 1 {
 		t.Errorf("drops: %v events %v", b.DropStates, b.Events)
+	}
+}
+
+// Aggregates leave in the stores' key order, chunk after chunk, and cells
+// that arrive during a round are written in the next one.
+func TestTakeCellsInKeyOrder(t *testing.T) {
+	m := map[monitor.Cell]*monitor.CellValue{}
+	for i := 0; i < 50; i++ {
+		c := monitor.Cell{Site: []string{"b", "a", "c"}[i%3], Zone: "vicinity", Week: "2026-W48", HourOfWeek: i % 7, CellLat: int32(i * 7919 % 101), CellLon: int32(i)}
+		m[c] = &monitor.CellValue{Fixes: int64(i + 1)}
+	}
+	var round, got []monitor.Cell
+	var chunk map[monitor.Cell]*monitor.CellValue
+	for len(m) > 0 || len(round) > 0 {
+		chunk, round = takeCells(m, round, 8)
+		if len(chunk) > 8 {
+			t.Fatalf("chunk of %d, want at most 8", len(chunk))
+		}
+		got = append(got, slices.SortedFunc(maps.Keys(chunk), monitor.CompareCells)...)
+		if len(got) == 16 { // a cell arrives mid-round, before every other key
+			m[monitor.Cell{Site: "0", Week: "2026-W48"}] = &monitor.CellValue{Fixes: 1}
+		}
+	}
+	if len(got) != 51 {
+		t.Fatalf("took %d cells, want 51", len(got))
+	}
+	if !slices.IsSortedFunc(got[:50], monitor.CompareCells) {
+		t.Error("the first round is not in key order")
+	}
+	if got[50].Site != "0" {
+		t.Errorf("the cell that arrived mid-round came out as %v, want last", got[50])
 	}
 }

@@ -49,7 +49,7 @@ func Run(ctx context.Context, cfg Config, out, progressOut io.Writer) error {
 	if cfg.Token == "" || cfg.Conns < 1 || cfg.Batch < 1 || cfg.Vehicles < cfg.Batch {
 		return errors.New("need a token, conns ≥ 1, batch ≥ 1, vehicles ≥ batch")
 	}
-	lg := &loadgen{sent: map[sentKey]time.Time{}}
+	lg := &loadgen{sent: map[sentKey]time.Time{}, old: map[sentKey]time.Time{}, rotated: time.Now()}
 	if cfg.WatchToken != "" {
 		if err := lg.watch(ctx, u, cfg.WatchToken); err != nil {
 			return fmt.Errorf("websocket: %w", err)
@@ -157,19 +157,40 @@ type sentKey struct{ tMs, lat, lon int64 }
 
 type loadgen struct {
 	mu                         sync.Mutex
-	sent                       map[sentKey]time.Time
+	sent, old                  map[sentKey]time.Time // fixes sent in this window and the one before
+	rotated                    time.Time
 	lat                        []time.Duration // fix sent → event seen
 	httpLat                    []time.Duration
 	accepted, rejected, errors atomic.Int64
 	events                     atomic.Int64
 }
 
+// sentWindow is how long a sent fix is remembered for matching (between
+// one and two windows): an event later than that is not a latency sample.
+// Remembering every fix of a long flat-out run made the generator itself
+// the bottleneck, slowing as its map grew.
+const sentWindow = 5 * time.Second
+
 func (l *loadgen) remember(keys []sentKey, at time.Time) {
 	l.mu.Lock()
+	if at.Sub(l.rotated) > sentWindow {
+		l.old, l.sent, l.rotated = l.sent, l.old, at
+		clear(l.sent)
+	}
 	for _, k := range keys {
 		l.sent[k] = at
 	}
 	l.mu.Unlock()
+}
+
+// sentAt is when the fix with key k was sent, if it is still remembered.
+// Call with mu held.
+func (l *loadgen) sentAt(k sentKey) (time.Time, bool) {
+	if at, ok := l.sent[k]; ok {
+		return at, true
+	}
+	at, ok := l.old[k]
+	return at, ok
 }
 
 func (l *loadgen) recordHTTP(d time.Duration) {
@@ -197,6 +218,9 @@ func (l *loadgen) watch(ctx context.Context, u *url.URL, token string) error {
 				return
 			}
 			seen := time.Now()
+			if bytes.HasPrefix(b, []byte(`{"type":"positions"`)) {
+				continue // large, frequent, and not what is timed
+			}
 			var m struct {
 				Type  string `json:"type"`
 				Event *struct {
@@ -215,7 +239,7 @@ func (l *loadgen) watch(ctx context.Context, u *url.URL, token string) error {
 			}
 			k := sentKey{m.Event.T.UnixMilli(), int64(math.Round(m.Event.Lat * 1e5)), int64(math.Round(m.Event.Lon * 1e5))}
 			l.mu.Lock()
-			if at, ok := l.sent[k]; ok {
+			if at, ok := l.sentAt(k); ok {
 				l.lat = append(l.lat, seen.Sub(at))
 			}
 			l.mu.Unlock()

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"cmp"
 	"math"
 	"strings"
 	"time"
@@ -168,6 +169,14 @@ type Cell struct {
 	HourOfWeek int    // 0 = Monday 00:00-01:00 local
 	CellLat    int32  // latitude / 1e-4 degrees (~11 m), floored
 	CellLon    int32  // longitude / 1e-4 degrees, floored
+}
+
+// CompareCells orders cells as the stores' primary key does (site, week,
+// zone, hour, latitude, longitude), so that aggregates written in this order
+// touch neighbouring pages of the index.
+func CompareCells(a, b Cell) int {
+	return cmp.Or(cmp.Compare(a.Site, b.Site), cmp.Compare(a.Week, b.Week), cmp.Compare(a.Zone, b.Zone),
+		cmp.Compare(a.HourOfWeek, b.HourOfWeek), cmp.Compare(a.CellLat, b.CellLat), cmp.Compare(a.CellLon, b.CellLon))
 }
 
 // CellLatLon is the centre of a cell.

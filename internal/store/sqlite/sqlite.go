@@ -31,6 +31,8 @@ var migrations embed.FS
 type DB struct {
 	db      *sql.DB
 	wmu     sync.Mutex // one writer at a time
+	wc      *sql.Conn  // the writer's own connection (guarded by wmu), so its page cache stays warm
+	ownConn bool       // false for ":memory:", whose one connection is shared
 	Now     func() time.Time
 	stop    chan struct{}
 	stopped chan struct{}
@@ -45,8 +47,11 @@ func Open(path string) (*DB, error) {
 	q := url.Values{}
 	// WAL with synchronous=NORMAL: a commit survives the process being
 	// killed (it is in the OS's cache); checkpoints run in the background
-	// rather than inside a commit that a client waits for.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)", "journal_size_limit(67108864)"} {
+	// rather than inside a commit that a client waits for. A 32 MiB page
+	// cache a connection (SQLite's default is 2 MiB) keeps the indexes
+	// that every write walks in memory as the file grows.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)", "journal_size_limit(67108864)",
+		"cache_size(-32768)"} {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + q.Encode()
@@ -57,7 +62,7 @@ func Open(path string) (*DB, error) {
 	if path == ":memory:" {
 		db.SetMaxOpenConns(1) // every connection would be its own database
 	}
-	s := &DB{db: db, Now: time.Now, stop: make(chan struct{}), stopped: make(chan struct{})}
+	s := &DB{db: db, Now: time.Now, stop: make(chan struct{}), stopped: make(chan struct{}), ownConn: path != ":memory:"}
 	if err := s.Migrate(context.Background()); err != nil {
 		db.Close()
 		return nil, err
@@ -163,7 +168,7 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.beginWrite(ctx)
 	if err != nil {
 		return formatError("write", err)
 	}
@@ -210,6 +215,30 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 		}
 	}
 	return formatError("commit", tx.Commit())
+}
+
+// beginWrite starts the batch's transaction on the writer's connection. A
+// connection's page cache is dropped whenever another connection has
+// written, so batches that moved from one pooled connection to the next
+// read the indexes they update from the file again each time. Call with
+// wmu held.
+func (s *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	if !s.ownConn {
+		return s.db.BeginTx(ctx, nil)
+	}
+	if s.wc == nil {
+		c, err := s.db.Conn(ctx)
+		if err != nil {
+			return nil, err
+		}
+		s.wc = c
+	}
+	tx, err := s.wc.BeginTx(ctx, nil)
+	if err != nil && ctx.Err() == nil { // a broken connection: the next write takes a new one
+		s.wc.Close()
+		s.wc = nil
+	}
+	return tx, err
 }
 
 var dialect = store.Dialect{
@@ -456,6 +485,12 @@ func (s *DB) Close() error {
 	s.once.Do(func() {
 		close(s.stop)
 		<-s.stopped
+		s.wmu.Lock()
+		if s.wc != nil {
+			s.wc.Close()
+			s.wc = nil
+		}
+		s.wmu.Unlock()
 		s.db.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`)
 	})
 	return s.db.Close()
