@@ -25,7 +25,7 @@ var page = template.Must(template.New("weekly").Funcs(template.FuncMap{
 		return t.In(sw.Site.Location).Format("Mon 2 Jan 15:04")
 	},
 	"mins":  func(s float64) string { return fmt.Sprintf("%.0f min", s/60) },
-	"secs":  func(s float64) string { return fmt.Sprintf("%.0f s", s) },
+	"secs":  duration,
 	"short": func(s string) string { return s[:min(8, len(s))] },
 	"join":  func(s []string) string { return strings.Join(s, ", ") },
 	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
@@ -147,4 +147,19 @@ func spotMap(sw SiteWeek) template.HTML {
 	}
 	fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="#1d2330"/></svg>`, size/2, size/2)
 	return template.HTML(b.String())
+}
+
+// duration reads as people say it: "45 s", "18 min 30 s", "2 h 05 min".
+func duration(s float64) string {
+	n := int(math.Round(s))
+	switch {
+	case n < 60:
+		return fmt.Sprintf("%d s", n)
+	case n < 3600:
+		if n%60 == 0 {
+			return fmt.Sprintf("%d min", n/60)
+		}
+		return fmt.Sprintf("%d min %d s", n/60, n%60)
+	}
+	return fmt.Sprintf("%d h %02d min", n/3600, n%3600/60)
 }

@@ -257,7 +257,11 @@ func (s *Server) authorize(h http.HandlerFunc, roles ...auth.Role) http.HandlerF
 			return
 		}
 		if !p.Can(roles...) {
-			s.fail(w, r, errorf(403, "", "a %s token may not do this", p.Role))
+			need := make([]string, len(roles))
+			for i, role := range roles {
+				need[i] = string(role)
+			}
+			s.fail(w, r, errorf(403, "", "this needs a token of role %s; this one is %s", strings.Join(need, " or "), p.Role))
 			return
 		}
 		if ok, wait := s.auth.Allow(p); !ok {
