@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"unsafe"
 
 	"github.com/valyala/fastjson"
 )
@@ -179,7 +180,10 @@ func (d *Decoder) visit(key []byte, val *fastjson.Value) {
 		d.seen |= seenT
 		switch val.Type() {
 		case fastjson.TypeString:
-			f.T, err = ParseTime(string(val.GetStringBytes()))
+			// No copy of the text: ParseTime keeps no reference to it (its
+			// errors quote it), and RFC 3339 names no zone to keep.
+			b := val.GetStringBytes()
+			f.T, err = ParseTime(unsafe.String(unsafe.SliceData(b), len(b)))
 		case fastjson.TypeNumber:
 			f.T, err = UnixTime(val.GetFloat64())
 		default:
