@@ -9,7 +9,7 @@ import (
 // long run's memory stays bounded.
 func TestSentFixesRememberedForAWindow(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	l := &loadgen{sent: map[sentKey]time.Time{}, old: map[sentKey]time.Time{}, rotated: t0}
+	l := &loadgen{sent: map[sentKey]int64{}, old: map[sentKey]int64{}, rotated: t0}
 	a, b, c := sentKey{1, 2, 3}, sentKey{4, 5, 6}, sentKey{7, 8, 9}
 	l.remember([]sentKey{a}, t0)
 	l.remember([]sentKey{b}, t0.Add(sentWindow+time.Second)) // rotates: a is in the old window
