@@ -5,7 +5,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
@@ -15,7 +15,13 @@ let server, url, admin, agency, browser;
 
 before(async () => {
   const dir = mkdtempSync(join(tmpdir(), "kc-web-"));
-  server = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--db", join(dir, "k.db"), "--sites", "../fixtures/scenarios/sites.geojson"]);
+  // The scenario sites, with Insite open around the clock: the test posts
+  // fixes dated now, and its breach must not depend on the hour it runs.
+  const sites = JSON.parse(readFileSync("../fixtures/scenarios/sites.geojson", "utf8"));
+  const insite = sites.features.find((f) => f.properties.id === "insite");
+  insite.properties.opening_hours = "24/7";
+  writeFileSync(join(dir, "sites.geojson"), JSON.stringify(sites));
+  server = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--db", join(dir, "k.db"), "--sites", join(dir, "sites.geojson")]);
   let out = "";
   await new Promise((resolve, reject) => {
     const t = setTimeout(() => reject(new Error("server did not start: " + out)), 20000);
