@@ -47,8 +47,11 @@ browser: build
 unit:
 	$(GO) test -race -count=1 ./...
 
+# A count, not a duration: with a duration Go 1.26's fuzz coordinator can
+# fail a target with a bare "context deadline exceeded" as the time runs out
+# on a busy machine (golang/go#75804, fixed in Go 1.27).
 fuzz-short:
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=3s
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=50000x
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
