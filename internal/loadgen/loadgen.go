@@ -132,7 +132,9 @@ func Run(ctx context.Context, cfg Config, out, progressOut io.Writer) error {
 		}(c)
 	}
 	progress := time.NewTicker(time.Second)
+	progressDone := make(chan struct{})
 	go func() {
+		defer close(progressDone)
 		for {
 			select {
 			case <-ctx.Done():
@@ -145,6 +147,8 @@ func Run(ctx context.Context, cfg Config, out, progressOut io.Writer) error {
 		}
 	}()
 	wg.Wait()
+	cancel()
+	<-progressDone // the progress line is finished before the report follows it
 	progress.Stop()
 	elapsed := time.Since(start)
 	time.Sleep(500 * time.Millisecond) // let the last events arrive
