@@ -37,6 +37,11 @@ type Config struct {
 	Conns      int           // concurrent connections
 	Batch      int           // fixes per request
 	Vehicles   int           // simulated vehicles
+	// Warmup is left out of the fix → event latency: at the start every
+	// vehicle is new, and those inside a zone all enter at once (about
+	// 2,000 events in the first cycle of DESIGN.md's workload), which is
+	// not the steady state the target is about.
+	Warmup time.Duration
 }
 
 // Run sends load as configured, shows progress on progress, and writes the
@@ -49,7 +54,7 @@ func Run(ctx context.Context, cfg Config, out, progressOut io.Writer) error {
 	if cfg.Token == "" || cfg.Conns < 1 || cfg.Batch < 1 || cfg.Vehicles < cfg.Batch {
 		return errors.New("need a token, conns ≥ 1, batch ≥ 1, vehicles ≥ batch")
 	}
-	lg := &loadgen{sent: map[sentKey]int64{}, old: map[sentKey]int64{}, rotated: time.Now()}
+	lg := &loadgen{sent: map[sentKey]int64{}, old: map[sentKey]int64{}, rotated: time.Now(), warmupEnd: time.Now().Add(cfg.Warmup)}
 	if cfg.WatchToken != "" {
 		if err := lg.watch(ctx, u, cfg.WatchToken); err != nil {
 			return fmt.Errorf("websocket: %w", err)
@@ -163,6 +168,8 @@ type loadgen struct {
 	mu                         sync.Mutex
 	sent, old                  map[sentKey]int64 // Unix ns a fix was sent, in this window and the one before (no pointers for the GC to scan)
 	rotated                    time.Time
+	warmupEnd                  time.Time       // fixes sent before it are not timed
+	warmupEvents               int             // enter events of such fixes
 	lat                        []time.Duration // fix sent → event seen
 	httpLat                    []time.Duration
 	accepted, rejected, errors atomic.Int64
@@ -255,7 +262,11 @@ func (l *loadgen) watch(ctx context.Context, u *url.URL, token string) error {
 			k := sentKey{m.Event.T.UnixMilli(), int64(math.Round(m.Event.Lat * 1e5)), int64(math.Round(m.Event.Lon * 1e5))}
 			l.mu.Lock()
 			if at, ok := l.sentAt(k); ok {
-				l.lat = append(l.lat, seen.Sub(at))
+				if at.Before(l.warmupEnd) {
+					l.warmupEvents++
+				} else {
+					l.lat = append(l.lat, seen.Sub(at))
+				}
 			}
 			l.mu.Unlock()
 		}
@@ -284,8 +295,10 @@ func (l *loadgen) report(w io.Writer, elapsed time.Duration, rate float64, conns
 	fmt.Fprintf(w, "  request    p50 %s  p95 %s  p99 %s  (%d requests)\n", pct(l.httpLat, 50).Round(time.Microsecond),
 		pct(l.httpLat, 95).Round(time.Microsecond), pct(l.httpLat, 99).Round(time.Microsecond), len(l.httpLat))
 	if len(l.lat) > 0 {
-		fmt.Fprintf(w, "  fix→event  p50 %s  p95 %s  p99 %s  (%d enter events matched, %d events seen)\n", pct(l.lat, 50).Round(time.Microsecond),
-			pct(l.lat, 95).Round(time.Microsecond), pct(l.lat, 99).Round(time.Microsecond), len(l.lat), l.events.Load())
+		fmt.Fprintf(w, "  fix→event  p50 %s  p95 %s  p99 %s  (%d enter events matched after the warm-up, %d during it; %d events seen)\n", pct(l.lat, 50).Round(time.Microsecond),
+			pct(l.lat, 95).Round(time.Microsecond), pct(l.lat, 99).Round(time.Microsecond), len(l.lat), l.warmupEvents, l.events.Load())
+	} else if l.warmupEvents > 0 {
+		fmt.Fprintf(w, "  fix→event  not timed: all %d enter events matched came during the warm-up\n", l.warmupEvents)
 	}
 }
 
