@@ -39,7 +39,7 @@ type Config struct {
 	Vehicles   int           // simulated vehicles
 	// Warmup is left out of the fix → event latency: at the start every
 	// vehicle is new, and those inside a zone all enter at once (about
-	// 2,000 events in the first cycle of DESIGN.md's workload), which is
+	// 2,600 events in the first cycle of DESIGN.md's workload), which is
 	// not the steady state the target is about.
 	Warmup time.Duration
 }
