@@ -47,11 +47,8 @@ func Open(path string) (*DB, error) {
 	q := url.Values{}
 	// WAL with synchronous=NORMAL: a commit survives the process being
 	// killed (it is in the OS's cache); checkpoints run in the background
-	// rather than inside a commit that a client waits for. A 32 MiB page
-	// cache a connection (SQLite's default is 2 MiB) keeps the indexes
-	// that every write walks in memory as the file grows.
-	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)", "journal_size_limit(67108864)",
-		"cache_size(-32768)"} {
+	// rather than inside a commit that a client waits for.
+	for _, p := range []string{"journal_mode(WAL)", "synchronous(NORMAL)", "busy_timeout(10000)", "foreign_keys(1)", "wal_autocheckpoint(0)", "journal_size_limit(67108864)"} {
 		q.Add("_pragma", p)
 	}
 	dsn := "file:" + path + "?" + q.Encode()
@@ -217,6 +214,11 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 	return formatError("commit", tx.Commit())
 }
 
+// writerCacheKiB is the writer's page cache (SQLite's default is 2 MiB): it
+// keeps the indexes every write walks in memory as the file grows. Readers
+// keep the default, so memory does not grow with the pool.
+const writerCacheKiB = 32 << 10
+
 // beginWrite starts the batch's transaction on the writer's connection. A
 // connection's page cache is dropped whenever another connection has
 // written, so batches that moved from one pooled connection to the next
@@ -229,6 +231,10 @@ func (s *DB) beginWrite(ctx context.Context) (*sql.Tx, error) {
 	if s.wc == nil {
 		c, err := s.db.Conn(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if _, err := c.ExecContext(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", writerCacheKiB)); err != nil {
+			c.Close()
 			return nil, err
 		}
 		s.wc = c
