@@ -133,12 +133,14 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "serve: tokens: %v\n", err)
 	}
 	if *pprofAddr != "" {
-		if err := servePprof(*pprofAddr, log); err != nil {
+		prof, err := servePprof(*pprofAddr, log)
+		if err != nil {
 			fmt.Fprintf(stderr, "serve: --pprof: %v\n", err)
 			srv.Shutdown(context.Background())
 			pipe.Close()
 			return 2
 		}
+		defer prof.Close()
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
@@ -172,17 +174,18 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 
 // servePprof serves the profiler on a loopback address only: profiles show
 // the process's memory, so they are never exposed beside the API.
-func servePprof(addr string, log *slog.Logger) error {
+// Close stops it.
+func servePprof(addr string, log *slog.Logger) (*http.Server, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("%s is not a loopback address", addr)
+		return nil, fmt.Errorf("%s is not a loopback address", addr)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -191,8 +194,9 @@ func servePprof(addr string, log *slog.Logger) error {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	log.Info("profiler", "addr", "http://"+ln.Addr().String()+"/debug/pprof/")
-	go (&http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}).Serve(ln)
-	return nil
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	return hs, nil
 }
 
 // loadSecret returns the pseudonym secret: given, or read from (or created
