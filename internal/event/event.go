@@ -18,11 +18,12 @@ const (
 	Exit        Kind = "exit"
 	RepeatPass  Kind = "repeat_pass"
 	SignalLost  Kind = "signal_lost"
+	Resumed     Kind = "resumed"
 	KindUnknown Kind = ""
 )
 
 // Kinds lists every kind in a stable order.
-var Kinds = []Kind{Enter, Dwell, Exit, RepeatPass, SignalLost}
+var Kinds = []Kind{Enter, Dwell, Exit, RepeatPass, SignalLost, Resumed}
 
 // ParseKind returns the kind named s, or false.
 func ParseKind(s string) (Kind, bool) {
@@ -49,8 +50,17 @@ type Event struct {
 	StationaryS  float64   `json:"stationary_s"`
 	InHours      bool      `json:"in_hours"`
 	Breach       bool      `json:"breach"`
-	Lat          float64   `json:"lat"`
-	Lon          float64   `json:"lon"`
+	// Confirmed: the visit has the evidence DESIGN.md asks for (two fixes
+	// inside within the accuracy limit, or one inside by more than its
+	// accuracy). Unconfirmed visits are never breaches.
+	Confirmed bool `json:"confirmed"`
+	// Fixes is the number of fixes inside the zone so far (0 for an
+	// interpolated pass).
+	Fixes int `json:"fixes"`
+	// Interpolated: a pass detected on the segment between two fixes.
+	Interpolated bool    `json:"interpolated"`
+	Lat          float64 `json:"lat"`
+	Lon          float64 `json:"lon"`
 }
 
 // RoundCoord rounds a coordinate to 1e-5 degrees (~1 m).

@@ -25,6 +25,9 @@ type Fix struct {
 	Acc     float64 // metres, -1 when unknown
 	Speed   float64 // m/s, -1 when unknown
 	Heading float64 // degrees, NaN when unknown
+	// Invalid: the client marked the position invalid (OsmAnd valid=false).
+	// Such a fix is heard from, but never enters a zone or moves a stay.
+	Invalid bool
 }
 
 // NewFix returns a fix with the optional fields unknown.
