@@ -313,6 +313,11 @@ type Position struct {
 	Lat    float64   `json:"lat"`
 	Lon    float64   `json:"lon"`
 	Visits int       `json:"visits"` // open visits
+	// Silent: the device has an open visit but has not been heard from for
+	// the monitor's SilentAfter (arrival clock); T is then its last fix.
+	Silent bool `json:"silent,omitempty"`
+	// Breach: one of its open visits is a breach.
+	Breach bool `json:"breach,omitempty"`
 }
 
 // LastPosition reports the position of the fix just processed when it was
