@@ -12,8 +12,11 @@ RUN npm ci --no-audit --no-fund --omit=dev
 COPY web/build.mjs ./
 RUN npm run build
 
-# 2. The Go binary, embedding the dashboard.
-FROM golang:1.26-bookworm AS build
+# 2. The Go binary, embedding the dashboard and the IANA tz database
+#    (internal/tzdb/zoneinfo.zip, committed: the build needs no newer Go and
+#    the image's own zoneinfo is never read unless --tzdata system).
+#    The image's Go matches go.mod's go line.
+FROM golang:1.26.8-bookworm AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download

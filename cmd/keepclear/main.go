@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/keepclear/keepclear/internal/tzdb"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -35,10 +37,7 @@ func commands() []command {
 		{"replay", "run feed files through the detection engine offline; events as NDJSON or CSV", runReplay},
 		{"sim", "write a seeded synthetic patrol feed (NDJSON) over a sites file", runSim},
 		{"healthcheck", "exit 0 when the server's readiness URL answers 200 (for containers)", runHealthcheck},
-		{"version", "print the version", func(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
-			fmt.Fprintln(stdout, "keepclear", version)
-			return 0
-		}},
+		{"version", "print the version and the tz database's (also --version)", runVersion},
 	}
 }
 
@@ -50,8 +49,20 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w, "\nRun \"keepclear <command> -h\" for a command's flags.")
 }
 
+// runVersion prints the build's version and the IANA version of the tz
+// database that hours are judged with (the one embedded in the binary;
+// `--tzdata system` on serve and replay chooses the host's instead).
+func runVersion(_ context.Context, _ []string, _ io.Reader, stdout, _ io.Writer) int {
+	fmt.Fprintln(stdout, "keepclear", version)
+	fmt.Fprintf(stdout, "tz database: %s; the host's: IANA %s, used only with --tzdata system\n", tzdb.Embedded(), tzdb.System().Version())
+	return 0
+}
+
 // run is main without the process: testable.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		return runVersion(ctx, args[1:], stdin, stdout, stderr)
+	}
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(stdout)
 		if len(args) == 0 {

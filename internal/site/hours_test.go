@@ -3,10 +3,22 @@ package site
 import (
 	"testing"
 	"time"
+
+	"github.com/keepclear/keepclear/internal/tzdb"
 )
 
+// mustZone loads a zone from the embedded tz database, as sites do.
+func mustZone(tb testing.TB, name string) *time.Location {
+	tb.Helper()
+	loc, err := tzdb.Load(name)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return loc
+}
+
 func TestHours(t *testing.T) {
-	tor, _ := time.LoadLocation("America/Toronto")
+	tor := mustZone(t, "America/Toronto")
 	at := func(s string) time.Time {
 		v, err := time.ParseInLocation("2006-01-02 15:04", s, tor)
 		if err != nil {
@@ -53,7 +65,7 @@ func TestHours(t *testing.T) {
 }
 
 func TestHoursAcrossDST(t *testing.T) {
-	tor, _ := time.LoadLocation("America/Toronto")
+	tor := mustZone(t, "America/Toronto")
 	h, _ := ParseHours("Mo-Su 09:00-21:00")
 	// Clocks went back at 02:00 on Sunday 2026-11-01: 13:30 UTC is 09:30 EDT
 	// on the Saturday and 08:30 EST on the Sunday.

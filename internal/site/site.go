@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keepclear/keepclear/geo"
+	"github.com/keepclear/keepclear/internal/tzdb"
 	"github.com/paulmach/orb"
 	"github.com/paulmach/orb/geojson"
 )
@@ -233,8 +234,8 @@ func parseFeature(i int, raw []byte) (*Site, []Problem) {
 	}
 	if p.Timezone == "" {
 		bad("timezone", "missing IANA time zone (e.g. \"America/Vancouver\")")
-	} else if loc, err := time.LoadLocation(p.Timezone); err != nil || p.Timezone == "Local" {
-		bad("timezone", "unknown time zone %q", p.Timezone)
+	} else if loc, err := tzdb.Load(p.Timezone); err != nil || p.Timezone == "Local" {
+		bad("timezone", "unknown time zone %q (tz database %s)", p.Timezone, tzdb.Default())
 	} else {
 		s.Location = loc
 	}

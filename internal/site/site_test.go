@@ -33,9 +33,61 @@ func TestLoadSampleSites(t *testing.T) {
 	if insite.ID != "insite" || insite.Reach() != 150 || insite.Extra["address"] != "139 E Hastings St" {
 		t.Errorf("insite: %+v", insite)
 	}
-	// 10:00 PST on a Monday is within Mo-Su 09:00-03:00; 04:00 is not.
+	// Vancouver is on UTC−07:00 all year: 18:00 UTC on a Monday is 11:00,
+	// within Mo-Su 09:00-03:00; 12:00 UTC is 05:00, outside.
 	if !insite.InHours(time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC)) || insite.InHours(time.Date(2026, 11, 16, 12, 0, 0, 0, time.UTC)) {
 		t.Error("insite hours")
+	}
+}
+
+// Hours are judged with the embedded tz database, whatever the host's says:
+// since IANA 2026b British Columbia is on UTC−07:00 all year, so 09:00 in
+// Vancouver on Wednesday 2026-11-25 is 16:00 UTC (a host with older data
+// would say 17:00 UTC, an hour off).
+func TestVancouverHoursUseEmbeddedTZ(t *testing.T) {
+	in := `{"type":"Feature","geometry":{"type":"Point","coordinates":[-123.1,49.28]},"properties":{"id":"v","name":"V","kind":"ops","opening_hours":"Mo-Fr 09:00-17:00","timezone":"America/Vancouver","zones":[{"name":"f","radius_m":30}]}}`
+	s, err := ParseFeature([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := mustZone(t, "America/Vancouver"); s.Location != want {
+		t.Errorf("site zone %p is not the embedded database's %p", s.Location, want)
+	}
+	for _, c := range []struct {
+		utc  time.Time
+		open bool
+	}{
+		{time.Date(2026, 11, 25, 15, 59, 0, 0, time.UTC), false}, // 08:59 MST
+		{time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC), true},   // 09:00 (PST would say 08:00)
+		{time.Date(2026, 11, 25, 16, 30, 0, 0, time.UTC), true},  // 09:30
+		{time.Date(2026, 11, 25, 23, 59, 0, 0, time.UTC), true},  // 16:59
+		{time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC), false},   // 17:00 (PST would say 16:00, open)
+		{time.Date(2027, 1, 15, 16, 0, 0, 0, time.UTC), true},    // Friday 09:00, winter
+		{time.Date(2027, 1, 16, 0, 30, 0, 0, time.UTC), false},   // Friday 17:30
+		{time.Date(2026, 7, 1, 16, 0, 0, 0, time.UTC), true},     // Wednesday 09:00, summer
+		{time.Date(2026, 7, 1, 15, 30, 0, 0, time.UTC), false},   // 08:30
+	} {
+		if got := s.InHours(c.utc); got != c.open {
+			t.Errorf("%s (%s in Vancouver): in hours %v, want %v", c.utc.Format(time.RFC3339), c.utc.In(s.Location).Format("Mon 15:04 MST"), got, c.open)
+		}
+	}
+}
+
+// Sites in the same zone share one Location: each is read once.
+func TestSitesShareZones(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "fixtures", "sites.geojson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sites, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sites[1:] {
+		if s.Location != sites[0].Location {
+			t.Errorf("%s: its own copy of %v", s.ID, s.Location)
+		}
 	}
 }
 
