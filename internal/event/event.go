@@ -6,6 +6,7 @@ import (
 	"math"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Kind is what happened.
@@ -73,22 +74,24 @@ func RoundMetres(v float64) float64 { return math.Round(v*10) / 10 }
 func Seconds(ms int64) float64 { return float64(ms) / 1000 }
 
 // AppendJSON appends the event as one JSON object (no newline). Field order
-// is fixed, so the same event always gives the same bytes.
+// is fixed (the struct's, as encoding/json would write it), so the same
+// event always gives the same bytes. It allocates nothing when b has room:
+// it is on the replay hot path.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = strconv.AppendQuote(b, e.ID)
+	b = appendString(b, e.ID)
 	b = append(b, `,"visit":`...)
-	b = strconv.AppendQuote(b, e.Visit)
+	b = appendString(b, e.Visit)
 	b = append(b, `,"site":`...)
-	b = strconv.AppendQuote(b, e.Site)
+	b = appendString(b, e.Site)
 	b = append(b, `,"zone":`...)
-	b = strconv.AppendQuote(b, e.Zone)
+	b = appendString(b, e.Zone)
 	b = append(b, `,"kind":`...)
-	b = strconv.AppendQuote(b, string(e.Kind))
+	b = appendString(b, string(e.Kind))
 	b = append(b, `,"device":`...)
-	b = strconv.AppendQuote(b, e.Device)
+	b = appendString(b, e.Device)
 	b = append(b, `,"agency":`...)
-	b = strconv.AppendQuote(b, e.Agency)
+	b = appendString(b, e.Agency)
 	b = append(b, `,"t":"`...)
 	b = e.T.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","duration_s":`...)
@@ -101,6 +104,12 @@ func (e *Event) AppendJSON(b []byte) []byte {
 	b = strconv.AppendBool(b, e.InHours)
 	b = append(b, `,"breach":`...)
 	b = strconv.AppendBool(b, e.Breach)
+	b = append(b, `,"confirmed":`...)
+	b = strconv.AppendBool(b, e.Confirmed)
+	b = append(b, `,"fixes":`...)
+	b = strconv.AppendInt(b, int64(e.Fixes), 10)
+	b = append(b, `,"interpolated":`...)
+	b = strconv.AppendBool(b, e.Interpolated)
 	b = append(b, `,"lat":`...)
 	b = appendFloat(b, e.Lat)
 	b = append(b, `,"lon":`...)
@@ -112,14 +121,73 @@ func appendFloat(b []byte, v float64) []byte {
 	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }
 
+const hexDigits = "0123456789abcdef"
+
+// appendString appends s as a JSON string (RFC 8259), spelled as
+// encoding/json spells it without HTML escaping: `"` and `\` escaped,
+// control characters as \n, \r, \t, \b, \f or \u00XX, invalid UTF-8 as
+// \ufffd (U+FFFD), and U+2028/U+2029 escaped so that the line is also
+// valid JavaScript. strconv.AppendQuote is not JSON: it writes Go escapes
+// such as \x00 and \a. Runs of plain bytes are copied whole.
+func appendString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
+
 // CSVHeader is the header row of the CSV encoding.
 var CSVHeader = []string{"id", "visit", "site", "zone", "kind", "device", "agency", "t",
-	"duration_s", "min_distance_m", "stationary_s", "in_hours", "breach", "lat", "lon"}
+	"duration_s", "min_distance_m", "stationary_s", "in_hours", "breach", "confirmed", "fixes", "interpolated", "lat", "lon"}
 
 // CSVRecord returns the event as a CSV row matching CSVHeader.
 func (e *Event) CSVRecord() []string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 	return []string{e.ID, e.Visit, e.Site, e.Zone, string(e.Kind), e.Device, e.Agency,
 		e.T.UTC().Format(time.RFC3339Nano), f(e.DurationS), f(e.MinDistanceM), f(e.StationaryS),
-		strconv.FormatBool(e.InHours), strconv.FormatBool(e.Breach), f(e.Lat), f(e.Lon)}
+		strconv.FormatBool(e.InHours), strconv.FormatBool(e.Breach), strconv.FormatBool(e.Confirmed),
+		strconv.Itoa(e.Fixes), strconv.FormatBool(e.Interpolated), f(e.Lat), f(e.Lon)}
 }

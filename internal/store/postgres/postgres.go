@@ -164,7 +164,8 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 				id, visit, site, zone, kind, device, agency []string
 				t                                           []time.Time
 				dur, dist, still, lat, lon                  []float64
-				inHours, breach                             []bool
+				inHours, breach, confirmed, interpolated    []bool
+				fixes                                       []int32
 			}
 			for i := range b.Events {
 				e := &b.Events[i]
@@ -172,13 +173,15 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 				c.kind, c.device, c.agency = append(c.kind, string(e.Kind)), append(c.device, e.Device), append(c.agency, e.Agency)
 				c.t, c.dur, c.dist, c.still = append(c.t, e.T), append(c.dur, e.DurationS), append(c.dist, e.MinDistanceM), append(c.still, e.StationaryS)
 				c.inHours, c.breach, c.lat, c.lon = append(c.inHours, e.InHours), append(c.breach, e.Breach), append(c.lat, e.Lat), append(c.lon, e.Lon)
+				c.confirmed, c.fixes, c.interpolated = append(c.confirmed, e.Confirmed), append(c.fixes, int32(e.Fixes)), append(c.interpolated, e.Interpolated)
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO events (id, visit, site, zone, kind, device, agency, t, duration_s,
-					min_distance_m, stationary_s, in_hours, breach, lat, lon)
+			if _, err := tx.Exec(ctx, `INSERT INTO events (`+eventCols+`)
 				SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-					$8::timestamptz[], $9::float8[], $10::float8[], $11::float8[], $12::bool[], $13::bool[], $14::float8[], $15::float8[])
+					$8::timestamptz[], $9::float8[], $10::float8[], $11::float8[], $12::bool[], $13::bool[],
+					$14::bool[], $15::int4[], $16::bool[], $17::float8[], $18::float8[])
 				ON CONFLICT (id) DO NOTHING`,
-				c.id, c.visit, c.site, c.zone, c.kind, c.device, c.agency, c.t, c.dur, c.dist, c.still, c.inHours, c.breach, c.lat, c.lon); err != nil {
+				c.id, c.visit, c.site, c.zone, c.kind, c.device, c.agency, c.t, c.dur, c.dist, c.still, c.inHours, c.breach,
+				c.confirmed, c.fixes, c.interpolated, c.lat, c.lon); err != nil {
 				return err
 			}
 		}
@@ -229,13 +232,19 @@ var dialect = store.Dialect{
 	After:       func(t, id string) string { return "(t, id) > (" + t + ", " + id + ")" },
 }
 
-const eventCols = `id, visit, site, zone, kind, device, agency, t, duration_s, min_distance_m, stationary_s, in_hours, breach, lat, lon`
+// eventCols names the events columns in the order Write binds and
+// scanEvent reads them (the table's own order differs: migrations append
+// columns, and PostGIS adds geom).
+const eventCols = `id, visit, site, zone, kind, device, agency, t, duration_s, min_distance_m, stationary_s, in_hours, breach,
+	confirmed, fixes, interpolated, lat, lon`
 
 func scanEvent(row pgx.Row) (event.Event, error) {
 	var e event.Event
 	var kind string
+	var fixes int32
 	err := row.Scan(&e.ID, &e.Visit, &e.Site, &e.Zone, &kind, &e.Device, &e.Agency, &e.T, &e.DurationS, &e.MinDistanceM,
-		&e.StationaryS, &e.InHours, &e.Breach, &e.Lat, &e.Lon)
+		&e.StationaryS, &e.InHours, &e.Breach, &e.Confirmed, &fixes, &e.Interpolated, &e.Lat, &e.Lon)
+	e.Fixes = int(fixes)
 	e.Kind, e.T = event.Kind(kind), e.T.UTC()
 	return e, err
 }

@@ -62,9 +62,13 @@ func TestPostGISGeometry(t *testing.T) {
 	}
 	ctx := context.Background()
 	e := event.Event{ID: "v-1", Visit: "v", Site: "insite", Zone: "frontage", Kind: event.Enter, Device: "ab", Agency: "vpd",
-		T: time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC), Lat: 49.28111, Lon: -123.10111}
+		T: time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC), Confirmed: true, Fixes: 2, Lat: 49.28111, Lon: -123.10111}
 	if err := db.Write(ctx, &store.Batch{Events: []event.Event{e}}); err != nil {
 		t.Fatal(err)
+	}
+	// The evidence columns (migration 0002) live beside the geometry.
+	if got, err := db.Event(ctx, "v-1"); err != nil || got != e {
+		t.Errorf("event beside the geometry: %+v %v", got, err)
 	}
 	var wkt string
 	var srid int

@@ -171,14 +171,15 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 	}
 	defer tx.Rollback()
 	if len(b.Events) > 0 {
-		st, err := tx.PrepareContext(ctx, `INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
+		st, err := tx.PrepareContext(ctx, `INSERT INTO events (`+eventCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING`)
 		if err != nil {
 			return formatError("write events", err)
 		}
 		for i := range b.Events {
 			e := &b.Events[i]
 			if _, err := st.ExecContext(ctx, e.ID, e.Visit, e.Site, e.Zone, string(e.Kind), e.Device, e.Agency, e.T.UnixMilli(),
-				e.DurationS, e.MinDistanceM, e.StationaryS, boolInt(e.InHours), boolInt(e.Breach), e.Lat, e.Lon); err != nil {
+				e.DurationS, e.MinDistanceM, e.StationaryS, boolInt(e.InHours), boolInt(e.Breach),
+				boolInt(e.Confirmed), e.Fixes, boolInt(e.Interpolated), e.Lat, e.Lon); err != nil {
 				return formatError("write events", err)
 			}
 		}
@@ -257,16 +258,21 @@ var dialect = store.Dialect{
 	},
 }
 
-const eventCols = `id, visit, site, zone, kind, device, agency, t_ms, duration_s, min_distance_m, stationary_s, in_hours, breach, lat, lon`
+// eventCols names the events columns in the order Write binds and
+// scanEvent reads them (never "INSERT … VALUES" by position: migrations
+// append columns).
+const eventCols = `id, visit, site, zone, kind, device, agency, t_ms, duration_s, min_distance_m, stationary_s, in_hours, breach,
+	confirmed, fixes, interpolated, lat, lon`
 
 func scanEvent(row interface{ Scan(...any) error }) (event.Event, error) {
 	var e event.Event
 	var kind string
 	var tms int64
-	var inHours, breach int
+	var inHours, breach, confirmed, interpolated int
 	err := row.Scan(&e.ID, &e.Visit, &e.Site, &e.Zone, &kind, &e.Device, &e.Agency, &tms, &e.DurationS, &e.MinDistanceM,
-		&e.StationaryS, &inHours, &breach, &e.Lat, &e.Lon)
+		&e.StationaryS, &inHours, &breach, &confirmed, &e.Fixes, &interpolated, &e.Lat, &e.Lon)
 	e.Kind, e.T, e.InHours, e.Breach = event.Kind(kind), time.UnixMilli(tms).UTC(), inHours != 0, breach != 0
+	e.Confirmed, e.Interpolated = confirmed != 0, interpolated != 0
 	return e, err
 }
 

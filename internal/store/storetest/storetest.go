@@ -4,9 +4,10 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"reflect"
 	"testing"
 	"time"
 
@@ -24,7 +25,8 @@ func ev(i int, site, zone string, kind event.Kind, breach bool) event.Event {
 	return event.Event{
 		ID: fmt.Sprintf("v%03d-%d", i/3, i%3+1), Visit: fmt.Sprintf("v%03d", i/3), Site: site, Zone: zone, Kind: kind,
 		Device: "0123456789abcdef", Agency: []string{"vpd", "rcmp"}[i%2], T: base.Add(time.Duration(i) * time.Minute).Add(123 * time.Millisecond),
-		DurationS: float64(i), MinDistanceM: 12.5, StationaryS: 3, InHours: i%4 != 0, Breach: breach, Lat: 49.28111, Lon: -123.10111,
+		DurationS: float64(i), MinDistanceM: 12.5, StationaryS: 3, InHours: i%4 != 0, Breach: breach,
+		Confirmed: breach || i%3 != 2, Fixes: i % 4, Interpolated: i%7 == 3, Lat: 49.28111, Lon: -123.10111,
 	}
 }
 
@@ -45,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		fn   func(*testing.T, store.Store)
 	}{
 		{"WriteIsIdempotent", testWriteIdempotent},
+		{"EvidenceRoundTrip", testEvidenceRoundTrip},
 		{"EventFilters", testEventFilters},
 		{"Pagination", testPagination},
 		{"PaginationUnderConcurrentInserts", testPaginationConcurrent},
@@ -113,6 +116,52 @@ func testWriteIdempotent(t *testing.T, s store.Store) {
 	}
 	if err := s.Write(ctx, &store.Batch{}); err != nil {
 		t.Errorf("empty batch: %v", err)
+	}
+}
+
+// testEvidenceRoundTrip stores events with each evidence field set and
+// unset (confirmed, fixes, interpolated) and the resumed kind, and reads
+// them back unchanged, as a page and one by one; kind=resumed selects the
+// resumed event.
+func testEvidenceRoundTrip(t *testing.T, s store.Store) {
+	mk := func(id string, kind event.Kind, confirmed bool, fixes int, interpolated bool) event.Event {
+		e := ev(0, "insite", "frontage", kind, false)
+		e.ID, e.Visit, e.Confirmed, e.Fixes, e.Interpolated = id, "v-evidence", confirmed, fixes, interpolated
+		e.T = base.Add(time.Duration(len(id)) * time.Second)
+		return e
+	}
+	evs := []event.Event{
+		mk("a", event.Enter, false, 0, false),             // all unset (and the legacy defaults)
+		mk("bb", event.Enter, true, 0, false),             // confirmed only
+		mk("ccc", event.Dwell, false, 1, false),           // one loose fix
+		mk("dddd", event.Enter, false, 0, true),           // interpolated pass
+		mk("eeeee", event.SignalLost, true, 2, false),     // confirmed, two fixes
+		mk("ffffff", event.Resumed, true, 3, false),       // reopened visit
+		mk("ggggggg", event.Exit, true, 1<<20, true),      // everything set, a large count
+		mk("hhhhhhhh", event.RepeatPass, true, 17, false), // the rest of the kinds
+	}
+	evs[6].Breach = true
+	mustWrite(t, s, &store.Batch{Events: evs})
+	got := all(t, s, store.EventQuery{Limit: 3})
+	if len(got) != len(evs) {
+		t.Fatalf("%d events, want %d", len(got), len(evs))
+	}
+	for i := range evs {
+		if got[i] != evs[i] {
+			t.Errorf("page, event %s:\n got %+v\nwant %+v", evs[i].ID, got[i], evs[i])
+		}
+		one, err := s.Event(ctx, evs[i].ID)
+		if err != nil || one != evs[i] {
+			t.Errorf("Event(%s): %+v %v", evs[i].ID, one, err)
+		}
+	}
+	resumed := all(t, s, store.EventQuery{Kind: event.Resumed})
+	if len(resumed) != 1 || resumed[0] != evs[5] {
+		t.Errorf("kind=resumed: %+v", resumed)
+	}
+	no := false
+	if got := all(t, s, store.EventQuery{Kind: event.Resumed, Breach: &no}); len(got) != 1 {
+		t.Errorf("kind=resumed&breach=false: %+v", got)
 	}
 }
 
@@ -339,18 +388,13 @@ func testBadQueries(t *testing.T, s store.Store) {
 	}
 }
 
+// jsonEqual reports whether a and b hold the same JSON value. Stores may
+// reformat JSON (jsonb reorders keys and drops spaces), so compare what
+// they decode to, never their characters.
 func jsonEqual(a, b []byte) bool {
-	// Stores may reformat JSON (jsonb); compare by content.
-	norm := func(x []byte) string {
-		s := []rune(string(x))
-		out := s[:0]
-		for _, r := range s {
-			if r != ' ' && r != '\n' {
-				out = append(out, r)
-			}
-		}
-		sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-		return string(out)
+	var x, y any
+	if json.Unmarshal(a, &x) != nil || json.Unmarshal(b, &y) != nil {
+		return false
 	}
-	return norm(a) == norm(b)
+	return reflect.DeepEqual(x, y)
 }
