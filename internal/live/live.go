@@ -72,20 +72,41 @@ func (h *Hub) Len() int {
 	return len(h.subs)
 }
 
-// Snapshot is what a new subscriber is shown first.
+// Snapshot is what a new subscriber is shown first. A position older than
+// the hub's maxAge is forgotten, unless it is silent: a silent vehicle
+// still has an open visit and stays on the map (greyed, at its last fix,
+// whose time is old by definition) until that visit closes.
 func (h *Hub) Snapshot() (events []event.Event, positions []monitor.Position) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	events = append(events, h.recent...)
 	cut := h.Now().Add(-h.maxAge)
 	for k, p := range h.positions {
-		if p.T.Before(cut) {
+		if p.T.Before(cut) && !p.Silent {
 			delete(h.positions, k)
 			continue
 		}
 		positions = append(positions, p)
 	}
 	return events, positions
+}
+
+// closeVisit forgets a device's position once its last open visit has
+// closed (exit or signal_lost). Call with mu held.
+func (h *Hub) closeVisit(e *event.Event) {
+	if e.Kind != event.Exit && e.Kind != event.SignalLost {
+		return
+	}
+	p, ok := h.positions[e.Device]
+	if !ok {
+		return
+	}
+	if p.Visits > 1 {
+		p.Visits--
+		h.positions[e.Device] = p
+		return
+	}
+	delete(h.positions, e.Device)
 }
 
 // broadcast sends b to every subscriber, dropping those that are full.
@@ -106,6 +127,7 @@ func (h *Hub) PublishEvents(evs []event.Event) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := range evs {
+		h.closeVisit(&evs[i])
 		h.recent = append(h.recent, evs[i])
 		if len(h.recent) > h.keep {
 			h.recent = h.recent[len(h.recent)-h.keep:]
@@ -119,7 +141,9 @@ func (h *Hub) PublishEvents(evs []event.Event) {
 }
 
 // PublishPositions records positions; they go out coalesced (the latest
-// per device) on the hub's interval.
+// per device) on the hub's interval. A silent position (Silent: no fix for
+// a while, T its last one) replaces the device's position like any other
+// and is kept, never aged out, until the device's visit closes.
 func (h *Hub) PublishPositions(ps []monitor.Position) {
 	h.mu.Lock()
 	defer h.mu.Unlock()

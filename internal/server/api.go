@@ -93,7 +93,11 @@ func parseEventQuery(r *http.Request) (store.EventQuery, error) {
 	if k := v.Get("kind"); k != "" {
 		kind, ok := event.ParseKind(k)
 		if !ok {
-			return q, errorf(400, "kind", "unknown kind %q (want enter, dwell, exit, repeat_pass or signal_lost)", k)
+			names := make([]string, len(event.Kinds))
+			for i, k := range event.Kinds {
+				names[i] = string(k)
+			}
+			return q, errorf(400, "kind", "unknown kind %q (want one of %s)", k, strings.Join(names, ", "))
 		}
 		q.Kind = kind
 	}

@@ -14,17 +14,20 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gorilla/websocket"
 	"github.com/keepclear/keepclear/internal/auth"
+	"github.com/keepclear/keepclear/internal/event"
 	"github.com/keepclear/keepclear/internal/ingest"
 	"github.com/keepclear/keepclear/internal/live"
 	"github.com/keepclear/keepclear/internal/monitor"
 	"github.com/keepclear/keepclear/internal/server"
 	"github.com/keepclear/keepclear/internal/site"
+	"github.com/keepclear/keepclear/internal/store"
 	"github.com/keepclear/keepclear/internal/store/sqlite"
 	"github.com/keepclear/keepclear/web"
 	"github.com/prometheus/client_golang/prometheus"
@@ -562,5 +565,110 @@ func TestHealthReadyMetricsDashboard(t *testing.T) {
 	e.db.Close() // the store goes away: not ready
 	if resp, _ := e.do("GET", "/readyz", "", nil); resp.StatusCode != 503 {
 		t.Errorf("readyz with a closed store: %d", resp.StatusCode)
+	}
+}
+
+// The evidence fields (confirmed, fixes, interpolated) and the resumed kind
+// reach researchers in every encoding of the events API: JSON, CSV and
+// GeoJSON feature properties, set and unset.
+func TestEventsCarryEvidenceInEveryEncoding(t *testing.T) {
+	e := newEnv(t, 0)
+	at := time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC)
+	mk := func(id string, kind event.Kind, sec int, confirmed bool, fixes int, interpolated bool) event.Event {
+		return event.Event{ID: id, Visit: "v-ev", Site: "evidence-site", Zone: "frontage", Kind: kind, Device: "0123456789abcdef", Agency: "vpd",
+			T: at.Add(time.Duration(sec) * time.Second), MinDistanceM: 12.5, InHours: true, Confirmed: confirmed, Fixes: fixes, Interpolated: interpolated,
+			Lat: 49.28111, Lon: -123.10111}
+	}
+	evs := []event.Event{
+		mk("ev-1", event.Enter, 0, false, 1, false),   // one loose fix: unconfirmed
+		mk("ev-2", event.Exit, 10, false, 0, true),    // a pass between fixes
+		mk("ev-3", event.Resumed, 20, true, 5, false), // confirmed, reopened
+	}
+	if err := e.db.Write(context.Background(), &store.Batch{Events: evs}); err != nil {
+		t.Fatal(err)
+	}
+	type evidence struct {
+		ID, Kind     string
+		Confirmed    bool
+		Fixes        int
+		Interpolated bool
+	}
+	want := []evidence{{"ev-1", "enter", false, 1, false}, {"ev-2", "exit", false, 0, true}, {"ev-3", "resumed", true, 5, false}}
+
+	// JSON: the keys are present even when false or zero.
+	_, b := e.do("GET", "/api/v1/events?site=evidence-site", e.researcher, nil)
+	var page struct{ Events []map[string]any }
+	if err := json.Unmarshal(b, &page); err != nil || len(page.Events) != 3 {
+		t.Fatalf("json: %v %s", err, b)
+	}
+	var got []evidence
+	for _, m := range page.Events {
+		for _, k := range []string{"confirmed", "fixes", "interpolated"} {
+			if _, ok := m[k]; !ok {
+				t.Errorf("json event %v lacks %q", m["id"], k)
+			}
+		}
+		c, _ := m["confirmed"].(bool)
+		f, _ := m["fixes"].(float64)
+		i, _ := m["interpolated"].(bool)
+		got = append(got, evidence{fmt.Sprint(m["id"]), fmt.Sprint(m["kind"]), c, int(f), i})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("json:\n got %v\nwant %v", got, want)
+	}
+
+	// CSV: by the header's names.
+	resp, b := e.do("GET", "/api/v1/events?site=evidence-site", e.researcher, nil, "Accept", "text/csv")
+	recs, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+	if err != nil || resp.Header.Get("Content-Type") != "text/csv; charset=utf-8" || len(recs) != 4 {
+		t.Fatalf("csv: %v %s", err, b)
+	}
+	col := map[string]int{}
+	for i, h := range recs[0] {
+		col[h] = i
+	}
+	got = nil
+	for _, r := range recs[1:] {
+		f, _ := strconv.Atoi(r[col["fixes"]])
+		got = append(got, evidence{r[col["id"]], r[col["kind"]], r[col["confirmed"]] == "true", f, r[col["interpolated"]] == "true"})
+		for _, k := range []string{"confirmed", "interpolated"} {
+			if v := r[col[k]]; v != "true" && v != "false" {
+				t.Errorf("csv %s = %q", k, v)
+			}
+		}
+	}
+	if _, ok := col["fixes"]; !ok || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("csv:\n got %v\nwant %v\n%s", got, want, b)
+	}
+
+	// GeoJSON: as feature properties.
+	resp, b = e.do("GET", "/api/v1/events?site=evidence-site", e.researcher, nil, "Accept", "application/geo+json")
+	var fc struct {
+		Type     string
+		Features []struct{ Properties map[string]any }
+	}
+	if err := json.Unmarshal(b, &fc); err != nil || fc.Type != "FeatureCollection" || len(fc.Features) != 3 ||
+		resp.Header.Get("Content-Type") != "application/geo+json" {
+		t.Fatalf("geojson: %v %s", err, b)
+	}
+	got = nil
+	for _, f := range fc.Features {
+		p := f.Properties
+		c, ok1 := p["confirmed"].(bool)
+		n, ok2 := p["fixes"].(float64)
+		i, ok3 := p["interpolated"].(bool)
+		if !ok1 || !ok2 || !ok3 {
+			t.Errorf("geojson properties lack the evidence: %v", p)
+		}
+		got = append(got, evidence{fmt.Sprint(p["id"]), fmt.Sprint(p["kind"]), c, int(n), i})
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("geojson:\n got %v\nwant %v", got, want)
+	}
+
+	// kind=resumed is a filter like the others.
+	resp, b = e.do("GET", "/api/v1/events?kind=resumed", e.researcher, nil)
+	if err := json.Unmarshal(b, &page); resp.StatusCode != 200 || err != nil || len(page.Events) != 1 || page.Events[0]["id"] != "ev-3" {
+		t.Errorf("kind=resumed: %d %s", resp.StatusCode, b)
 	}
 }
