@@ -43,7 +43,42 @@ type Heatmap struct {
 	Days     [7][24]Hour `json:"days"`
 	Spots    []Spot      `json:"spots"`
 	Entries  int         `json:"entries"`
-	Breaches int         `json:"breaches"` // visits with a breach, any zone
+	Breaches int         `json:"breaches"` // visits with a confirmed breach, any zone
+	// Visits that never count as breaches, any zone: Unconfirmed ones (no
+	// confirmed event: a single loose fix near the edge) and BetweenFixes
+	// ones (a pass interpolated between two fixes).
+	Unconfirmed  int `json:"unconfirmed_visits"`
+	BetweenFixes int `json:"between_fixes_visits"`
+	// LegacyBreaches are visits flagged as breaches by events stored before
+	// the evidence rule (migration 0002): nobody can tell whether they were
+	// confirmed, so they are not counted in Breaches, only reported.
+	LegacyBreaches int `json:"legacy_breaches"`
+}
+
+// IsBreach reports whether e counts as a breach: by its zone's rule, and
+// only with the evidence of a confirmed visit. An unconfirmed or
+// interpolated event is never a breach (the engine already emits them with
+// breach=false; this holds for any stored row, whatever wrote it).
+func IsBreach(e *event.Event) bool {
+	return e.Breach && e.Confirmed && !e.Interpolated
+}
+
+// legacy reports whether e was stored before events carried their evidence:
+// every event since has a fix inside or is interpolated.
+func legacy(e *event.Event) bool {
+	return !e.Confirmed && !e.Interpolated && e.Fixes == 0
+}
+
+// visitEvidence is what a visit's events of the week prove.
+type visitEvidence struct {
+	confirmed, interpolated, legacy, legacyBreach bool
+}
+
+func (v *visitEvidence) add(e *event.Event) {
+	v.confirmed = v.confirmed || e.Confirmed
+	v.interpolated = v.interpolated || e.Interpolated
+	v.legacy = v.legacy || legacy(e)
+	v.legacyBreach = v.legacyBreach || legacy(e) && e.Breach
 }
 
 // WeekBounds parses "2026-W47" and returns the week's start and end in loc.
@@ -111,8 +146,13 @@ func Build(s *site.Site, week string, cells []store.CellRow, events []event.Even
 		}
 		return h.Spots[i].Lat < h.Spots[j].Lat || h.Spots[i].Lat == h.Spots[j].Lat && h.Spots[i].Lon < h.Spots[j].Lon
 	})
+	// A visit is counted once, by its id: a visit reopened by a resumed
+	// event keeps its id, so it is one visit.
 	breachVisits := map[string]bool{}
-	for _, e := range events {
+	visits := map[string]*visitEvidence{}
+	var order []string
+	for i := range events {
+		e := &events[i]
 		if e.Site != s.ID || e.T.Before(from) || !e.T.Before(to) {
 			continue
 		}
@@ -122,10 +162,30 @@ func Build(s *site.Site, week string, cells []store.CellRow, events []event.Even
 			cell.Entries++
 			h.Entries++
 		}
-		if e.Breach && !breachVisits[e.Visit] {
+		if IsBreach(e) && !breachVisits[e.Visit] {
 			breachVisits[e.Visit] = true
 			cell.Breaches++
 			h.Breaches++
+		}
+		v := visits[e.Visit]
+		if v == nil {
+			v = &visitEvidence{}
+			visits[e.Visit] = v
+			order = append(order, e.Visit)
+		}
+		v.add(e)
+	}
+	for _, id := range order {
+		switch v := visits[id]; {
+		case v.confirmed:
+		case v.interpolated:
+			h.BetweenFixes++
+		case v.legacy:
+			if v.legacyBreach {
+				h.LegacyBreaches++
+			}
+		default:
+			h.Unconfirmed++
 		}
 	}
 	return h, nil

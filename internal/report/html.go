@@ -24,12 +24,13 @@ var page = template.Must(template.New("weekly").Funcs(template.FuncMap{
 	"local": func(t time.Time, sw SiteWeek) string {
 		return t.In(sw.Site.Location).Format("Mon 2 Jan 15:04")
 	},
-	"mins":  func(s float64) string { return fmt.Sprintf("%.0f min", s/60) },
-	"secs":  duration,
-	"short": func(s string) string { return s[:min(8, len(s))] },
-	"join":  func(s []string) string { return strings.Join(s, ", ") },
-	"label": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
-	"ts":    func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"mins":       func(s float64) string { return fmt.Sprintf("%.0f min", s/60) },
+	"secs":       duration,
+	"short":      func(s string) string { return s[:min(8, len(s))] },
+	"join":       func(s []string) string { return strings.Join(s, ", ") },
+	"label":      func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+	"ts":         func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"notCounted": notCounted,
 }).Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <title>keepclear weekly report {{.Week}}</title>
@@ -49,7 +50,9 @@ svg text { font: 9px system-ui, sans-serif; }
 </style></head><body>
 <h1>keepclear — weekly report, week {{.Week}}</h1>
 <p class="meta">Generated {{ts .Generated}}. Vehicles are shown by weekly pseudonym, never by their own id. Times are the site's local time.
-Entries count arrivals in the outermost zone; a breach is a visit that broke its zone's agreed rule (entry during hours into a no-entry zone, or a stop longer than allowed).</p>
+Entries count arrivals in the outermost zone; a breach is a confirmed visit that broke its zone's agreed rule (entry during hours into a no-entry zone, or a stop longer than allowed).
+A visit is confirmed when two of its fixes, or one by more than its accuracy, were inside the zone; an unconfirmed visit (one loose fix near the edge) and a pass seen only between two fixes are never breaches.
+A visit whose signal was lost and then resumed is one visit.</p>
 {{range .Sites}}{{$sw := .}}
 <section class="site">
 <h2>{{.Site.Name}}</h2>
@@ -64,10 +67,36 @@ Entries count arrivals in the outermost zone; a breach is a visit that broke its
 {{range .Breaches}}<tr><td>{{local .Start $sw}}</td><td>{{.Zone}}</td><td>{{.Agency}} · {{short .Device}}</td><td>{{secs .DurationS}}</td><td>{{secs .StationaryS}}</td><td>{{printf "%.0f" .MinDistance}} m</td><td>{{join .Kinds}}</td>
 <td>{{range .Annotations}}<div class="ann"><b>{{label .Label}}</b> {{.Text}} — {{.Author}} ({{.Role}}), {{ts .CreatedAt}}</div>{{else}}<span class="none">none</span>{{end}}</td></tr>
 {{end}}</table>{{else}}<p class="none">No breach this week.</p>{{end}}
+{{with notCounted .Heatmap}}<p class="meta">{{.}}</p>{{end}}
 </section>
 {{else}}<p class="none">No sites.</p>{{end}}
 </body></html>
 `))
+
+// notCounted says in words which visits of the week were not counted as
+// breaches for want of evidence, or "" when there were none.
+func notCounted(h *Heatmap) string {
+	plural := func(n int, one, many string) string {
+		if n == 1 {
+			return fmt.Sprintf("%d %s", n, one)
+		}
+		return fmt.Sprintf("%d %s", n, many)
+	}
+	var parts []string
+	if h.Unconfirmed > 0 {
+		parts = append(parts, plural(h.Unconfirmed, "unconfirmed visit", "unconfirmed visits")+" (a single loose fix near the edge)")
+	}
+	if h.BetweenFixes > 0 {
+		parts = append(parts, plural(h.BetweenFixes, "pass", "passes")+" between fixes (seen only on the line between two fixes)")
+	}
+	if h.LegacyBreaches > 0 {
+		parts = append(parts, plural(h.LegacyBreaches, "visit", "visits")+" flagged as a breach before events recorded their evidence (whether confirmed is unknown)")
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "Not counted as breaches: " + strings.Join(parts, "; ") + "."
+}
 
 func heatGrid(h *Heatmap) template.HTML {
 	const c, left, top = 18, 30, 14

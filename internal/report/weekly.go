@@ -70,9 +70,25 @@ type Breach struct {
 	DurationS   float64
 	StationaryS float64
 	MinDistance float64
-	Kinds       []string // the events of the visit in the week, in order
+	// Kinds are the events of the visit in the week, in order, in words
+	// with their evidence: "enter (unconfirmed)", "exit (between fixes)".
+	// A signal_lost that a later resumed event voids is left out: the
+	// visit did not end there.
+	Kinds       []string
 	Annotations []store.Annotation
 	breached    bool
+}
+
+// kindWords names an event of a visit's list, with what its evidence lacks.
+func kindWords(e *event.Event) string {
+	k := string(e.Kind)
+	switch {
+	case e.Interpolated:
+		return k + " (between fixes)"
+	case !e.Confirmed && !legacy(e):
+		return k + " (unconfirmed)"
+	}
+	return k
 }
 
 // SiteWeek is one site's part of the weekly report.
@@ -148,9 +164,24 @@ func breachList(ctx context.Context, src Source, s *site.Site, h *Heatmap) ([]Br
 	if err != nil {
 		return nil, err
 	}
+	// A signal_lost followed by a resumed event of the same visit is void.
+	void := map[int]bool{}
+	lost := map[string]int{} // visit → index of its latest signal_lost
+	for i := range evs {
+		switch evs[i].Kind {
+		case event.SignalLost:
+			lost[evs[i].Visit] = i
+		case event.Resumed:
+			if j, ok := lost[evs[i].Visit]; ok {
+				void[j] = true
+				delete(lost, evs[i].Visit)
+			}
+		}
+	}
 	byVisit := map[string]*Breach{}
 	var order []string
-	for _, e := range evs {
+	for i := range evs {
+		e := &evs[i]
 		b := byVisit[e.Visit]
 		if b == nil {
 			b = &Breach{Visit: e.Visit, Zone: e.Zone, Agency: e.Agency, Device: e.Device, Start: e.T, End: e.T, MinDistance: e.MinDistanceM}
@@ -166,8 +197,10 @@ func breachList(ctx context.Context, src Source, s *site.Site, h *Heatmap) ([]Br
 		b.DurationS = max(b.DurationS, e.DurationS)
 		b.StationaryS = max(b.StationaryS, e.StationaryS)
 		b.MinDistance = min(b.MinDistance, e.MinDistanceM)
-		b.Kinds = append(b.Kinds, string(e.Kind))
-		b.breached = b.breached || e.Breach
+		if !void[i] {
+			b.Kinds = append(b.Kinds, kindWords(e))
+		}
+		b.breached = b.breached || IsBreach(e)
 		anns, err := src.Annotations(ctx, e.ID)
 		if err != nil {
 			return nil, err
