@@ -11,9 +11,10 @@ import (
 )
 
 // CSVReader reads fixes from CSV with a header row naming the fields of the
-// NDJSON format (device, agency, t, lat, lon, acc, speed, heading). Columns
-// may come in any order; unknown columns are ignored; a few common aliases
-// (time, timestamp, latitude, longitude, accuracy) are understood.
+// NDJSON format (device, agency, t, lat, lon, acc, speed, heading, valid);
+// speed or heading -1 means unknown. Columns may come in any order; unknown
+// columns are ignored; a few common aliases (time, timestamp, latitude,
+// longitude, accuracy) are understood.
 type CSVReader struct {
 	r   *csv.Reader
 	opt Options
@@ -29,6 +30,7 @@ var csvAliases = map[string]string{
 	"acc": "acc", "accuracy": "acc",
 	"speed":   "speed",
 	"heading": "heading", "bearing": "heading", "course": "heading",
+	"valid": "valid",
 }
 
 // NewCSV reads the header and returns a reader, or an error naming what the
@@ -109,8 +111,18 @@ func (c *CSVReader) Next() (Fix, error) {
 	if get("acc") != "" && f.Acc < 0 {
 		return Fix{}, &RecordError{Line: line, Field: "acc", Reason: "accuracy must be >= 0 metres"}
 	}
-	if get("speed") != "" && f.Speed < 0 {
-		return Fix{}, &RecordError{Line: line, Field: "speed", Reason: "speed must be >= 0 m/s"}
+	if get("speed") != "" && f.Speed < 0 && f.Speed != unknown {
+		return Fix{}, &RecordError{Line: line, Field: "speed", Reason: "speed must be >= 0 m/s (or -1: unknown)"}
+	}
+	if f.Heading == unknown {
+		f.Heading = math.NaN()
+	}
+	if s := get("valid"); s != "" {
+		valid, err := strconv.ParseBool(s)
+		if err != nil {
+			return Fix{}, &RecordError{Line: line, Field: "valid", Reason: fmt.Sprintf("want true or false, got %q", s)}
+		}
+		f.Invalid = !valid
 	}
 	c.opt.applyAgency(&f)
 	if _, ok := c.col["device"]; !ok {

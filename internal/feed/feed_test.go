@@ -2,12 +2,14 @@ package feed
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"math"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 )
 
 func readAll(t *testing.T, r Reader) (fixes []Fix, bad []*RecordError) {
@@ -79,11 +81,18 @@ func TestNDJSON(t *testing.T) {
 
 func TestAppendJSONRoundTrips(t *testing.T) {
 	f := NewFix()
-	f.Device, f.Agency, f.T, f.Lat, f.Lon, f.Speed, f.Heading = `car "17"`, "vpd", time.UnixMilli(1763805600123).UTC(), 49.28111, -123.10111, 3.5, 270
+	f.Device, f.Agency, f.T, f.Lat, f.Lon, f.Speed, f.Heading = "car \"17\"\x00\n", "vpd", time.UnixMilli(1763805600123).UTC(), 49.28111, -123.10111, 3.5, 270
 	var d Decoder
-	back, err := d.Decode(f.AppendJSON(nil), Options{})
-	if err != nil || back.Device != f.Device || !back.T.Equal(f.T) || back.Lat != f.Lat || back.Speed != 3.5 || back.Heading != 270 || back.Acc != -1 {
-		t.Errorf("%+v %v", back, err)
+	b := f.AppendJSON(nil)
+	back, err := d.Decode(b, Options{})
+	if err != nil || back != f {
+		t.Errorf("%s\n%+v %v, want %+v", b, back, err, f)
+	}
+	f.Speed, f.Heading, f.Acc, f.Invalid = -1, math.NaN(), 0, true
+	b = f.AppendJSON(nil)
+	back, err = d.Decode(b, Options{})
+	if err != nil || back.Device != f.Device || back.Speed != -1 || !math.IsNaN(back.Heading) || back.Acc != 0 || !back.Invalid {
+		t.Errorf("%s\n%+v %v, want %+v", b, back, err, f)
 	}
 }
 
@@ -179,6 +188,7 @@ func FuzzNDJSON(f *testing.F) {
 	f.Add([]byte(`{"device":"car-17","agency":"tps","t":"2026-11-22T10:00:00Z","lat":43.6532,"lon":-79.3832,"acc":8,"speed":0.4,"heading":90}`))
 	f.Add([]byte(`{"device":"a","t":1763805602500,"lat":1,"lon":2}` + "\n" + `{"t":[]}`))
 	f.Add([]byte("\n\n{\"lat\":1e999}"))
+	f.Add([]byte(`{"device":"a\u0000\u2028","agency":"\"","t":1763805602,"lat":1,"lon":2,"speed":-1,"heading":-1,"valid":false}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r := NewNDJSON(bytes.NewReader(b), Options{Agency: "x"})
 		for i := 0; i < 1000; i++ {
@@ -190,6 +200,7 @@ func FuzzNDJSON(f *testing.F) {
 				if verr := fx.Validate(); verr != nil {
 					t.Fatalf("accepted an invalid fix: %v", verr)
 				}
+				checkAppendJSON(t, fx)
 			} else if !errors.Is(err, ErrRecord) {
 				t.Fatalf("unexpected error: %v", err)
 			}
@@ -197,9 +208,31 @@ func FuzzNDJSON(f *testing.F) {
 	})
 }
 
+// checkAppendJSON: whatever fix a reader accepts renders as valid JSON,
+// and one whose strings are valid UTF-8 (the others come back with U+FFFD)
+// reads back the same.
+func checkAppendJSON(t *testing.T, fx Fix) {
+	t.Helper()
+	b := fx.AppendJSON(nil)
+	if !json.Valid(b) {
+		t.Fatalf("AppendJSON wrote invalid JSON: %s", b)
+	}
+	if !utf8.ValidString(fx.Device) || !utf8.ValidString(fx.Agency) {
+		return
+	}
+	var d Decoder
+	back, err := d.Decode(b, Options{})
+	same := func(a, b float64) bool { return a == b || math.IsNaN(a) && math.IsNaN(b) }
+	if err != nil || back.Device != fx.Device || back.Agency != fx.Agency || !back.T.Equal(fx.T) || back.Lat != fx.Lat || back.Lon != fx.Lon ||
+		!same(back.Acc, fx.Acc) || !same(back.Speed, fx.Speed) || !same(back.Heading, fx.Heading) || back.Invalid != fx.Invalid {
+		t.Fatalf("AppendJSON does not round-trip: %+v\n%s\n%+v %v", fx, b, back, err)
+	}
+}
+
 func FuzzCSV(f *testing.F) {
 	f.Add([]byte("device,agency,t,lat,lon,acc\ncar,tps,1763805602,1,2,3\n"))
 	f.Add([]byte("t,lat,lon\n\"x,1,2\n"))
+	f.Add([]byte("device,t,lat,lon,speed,heading,valid\n\"a\x00\",1763805602,1,2,-1,-1,false\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := NewCSV(bytes.NewReader(b), Options{Agency: "x", Device: "d"})
 		if err != nil {
@@ -214,6 +247,7 @@ func FuzzCSV(f *testing.F) {
 				if verr := fx.Validate(); verr != nil {
 					t.Fatalf("accepted an invalid fix: %v", verr)
 				}
+				checkAppendJSON(t, fx)
 			} else if !errors.Is(err, ErrRecord) {
 				return // a broken stream ends reading
 			}
@@ -234,6 +268,7 @@ func FuzzGPX(f *testing.F) {
 				if verr := fx.Validate(); verr != nil {
 					t.Fatalf("accepted an invalid fix: %v", verr)
 				}
+				checkAppendJSON(t, fx)
 			}
 		}
 	})
@@ -260,4 +295,91 @@ func BenchmarkNDJSON(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*10000)/b.Elapsed().Seconds(), "fixes/s")
+}
+
+// Speed or heading -1 means unknown, in NDJSON and CSV alike; any other
+// negative value is an error.
+func TestUnknownSpeedAndHeading(t *testing.T) {
+	nd := strings.Join([]string{
+		`{"device":"a","agency":"b","t":1763805601,"lat":1,"lon":1,"speed":-1,"heading":-1}`,
+		`{"device":"a","agency":"b","t":1763805602,"lat":1,"lon":1,"speed":-1.0,"heading":90}`,
+		`{"device":"a","agency":"b","t":1763805603,"lat":1,"lon":1,"speed":2.5,"heading":-1e0}`,
+		`{"device":"a","agency":"b","t":1763805604,"lat":1,"lon":1,"speed":-2}`,
+		`{"device":"a","agency":"b","t":1763805605,"lat":1,"lon":1,"speed":-0.5}`,
+		`{"device":"a","agency":"b","t":1763805606,"lat":1,"lon":1,"heading":-2}`,
+		`{"device":"a","agency":"b","t":1763805607,"lat":1,"lon":1,"heading":-0.5}`,
+	}, "\n")
+	csvIn := "device,agency,t,lat,lon,speed,heading\n" +
+		"a,b,1763805601,1,1,-1,-1\n" +
+		"a,b,1763805602,1,1,-1.0,90\n" +
+		"a,b,1763805603,1,1,2.5,-1\n" +
+		"a,b,1763805604,1,1,-2,\n" +
+		"a,b,1763805605,1,1,-0.5,\n" +
+		"a,b,1763805606,1,1,,-2\n" +
+		"a,b,1763805607,1,1,,-0.5\n"
+	cr, err := NewCSV(strings.NewReader(csvIn), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		r        Reader
+		firstBad int // line of the first bad record (the CSV header is line 1)
+	}{{"ndjson", NewNDJSON(strings.NewReader(nd), Options{}), 4}, {"csv", cr, 5}} {
+		fixes, bad := readAll(t, c.r)
+		if len(fixes) != 3 {
+			t.Fatalf("%s: %d fixes, want 3: %+v %v", c.name, len(fixes), fixes, bad)
+		}
+		if f := fixes[0]; f.Speed != -1 || !math.IsNaN(f.Heading) {
+			t.Errorf("%s: -1 not unknown: speed %v heading %v", c.name, f.Speed, f.Heading)
+		}
+		if f := fixes[1]; f.Speed != -1 || f.Heading != 90 {
+			t.Errorf("%s: speed %v heading %v, want -1 90", c.name, f.Speed, f.Heading)
+		}
+		if f := fixes[2]; f.Speed != 2.5 || !math.IsNaN(f.Heading) {
+			t.Errorf("%s: speed %v heading %v, want 2.5 NaN", c.name, f.Speed, f.Heading)
+		}
+		want := []string{"speed", "speed", "heading", "heading"}
+		if len(bad) != len(want) {
+			t.Fatalf("%s: bad records %v, want fields %v", c.name, bad, want)
+		}
+		for i, w := range want {
+			if bad[i].Field != w || bad[i].Line != c.firstBad+i {
+				t.Errorf("%s: bad record %d: line %d field %q (%s), want line %d field %q", c.name, i, bad[i].Line, bad[i].Field, bad[i].Reason, c.firstBad+i, w)
+			}
+		}
+	}
+}
+
+// "valid":false (NDJSON) or a valid column (CSV) marks a fix invalid, and
+// AppendJSON writes it back.
+func TestValidField(t *testing.T) {
+	nd := `{"device":"a","agency":"b","t":1763805601,"lat":1,"lon":1,"valid":false}
+{"device":"a","agency":"b","t":1763805602,"lat":1,"lon":1,"valid":true}
+{"device":"a","agency":"b","t":1763805603,"lat":1,"lon":1,"valid":null}
+{"device":"a","agency":"b","t":1763805604,"lat":1,"lon":1,"valid":"no"}`
+	fixes, bad := readAll(t, NewNDJSON(strings.NewReader(nd), Options{}))
+	if len(fixes) != 3 || !fixes[0].Invalid || fixes[1].Invalid || fixes[2].Invalid {
+		t.Errorf("ndjson: %+v", fixes)
+	}
+	if len(bad) != 1 || bad[0].Field != "valid" || bad[0].Line != 4 {
+		t.Errorf("ndjson bad: %v", bad)
+	}
+	if b := fixes[0].AppendJSON(nil); !bytes.HasSuffix(b, []byte(`,"valid":false}`)) {
+		t.Errorf("AppendJSON of an invalid fix: %s", b)
+	}
+	if b := fixes[1].AppendJSON(nil); bytes.Contains(b, []byte(`valid`)) {
+		t.Errorf("AppendJSON of a valid fix: %s", b)
+	}
+	r, err := NewCSV(strings.NewReader("device,agency,t,lat,lon,valid\na,b,1763805601,1,1,false\na,b,1763805602,1,1,1\na,b,1763805603,1,1,\na,b,1763805604,1,1,maybe\n"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixes, bad = readAll(t, r)
+	if len(fixes) != 3 || !fixes[0].Invalid || fixes[1].Invalid || fixes[2].Invalid {
+		t.Errorf("csv: %+v", fixes)
+	}
+	if len(bad) != 1 || bad[0].Field != "valid" || bad[0].Line != 5 {
+		t.Errorf("csv bad: %v", bad)
+	}
 }

@@ -131,18 +131,21 @@ func UnixTime(v float64) (time.Time, error) {
 }
 
 // AppendJSON renders the fix as one line of the NDJSON feed format (without
-// the newline); unknown optional fields are left out.
+// the newline); unknown optional fields are left out, and a fix the client
+// marked invalid carries "valid":false. The line is valid JSON whatever the
+// fix holds: strings go through AppendJSONString, and a non-finite number
+// (which Validate refuses) is written as null.
 func (f *Fix) AppendJSON(b []byte) []byte {
 	b = append(b, `{"device":`...)
-	b = strconv.AppendQuote(b, f.Device)
+	b = AppendJSONString(b, f.Device)
 	b = append(b, `,"agency":`...)
-	b = strconv.AppendQuote(b, f.Agency)
+	b = AppendJSONString(b, f.Agency)
 	b = append(b, `,"t":"`...)
 	b = f.T.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","lat":`...)
-	b = strconv.AppendFloat(b, f.Lat, 'f', -1, 64)
+	b = appendNumber(b, f.Lat)
 	b = append(b, `,"lon":`...)
-	b = strconv.AppendFloat(b, f.Lon, 'f', -1, 64)
+	b = appendNumber(b, f.Lon)
 	for _, o := range [...]struct {
 		key string
 		v   float64
@@ -152,8 +155,18 @@ func (f *Fix) AppendJSON(b []byte) []byte {
 			b = append(b, `,"`...)
 			b = append(b, o.key...)
 			b = append(b, `":`...)
-			b = strconv.AppendFloat(b, o.v, 'f', -1, 64)
+			b = appendNumber(b, o.v)
 		}
 	}
+	if f.Invalid {
+		b = append(b, `,"valid":false`...)
+	}
 	return append(b, '}')
+}
+
+func appendNumber(b []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return append(b, "null"...)
+	}
+	return strconv.AppendFloat(b, v, 'f', -1, 64)
 }

@@ -117,6 +117,10 @@ const (
 	seenLon
 )
 
+// unknown is how the feed formats say "not known" for speed and heading,
+// as the phone apps do.
+const unknown = -1
+
 // maxInterned bounds the agency names a Decoder remembers.
 const maxInterned = 1024
 
@@ -205,11 +209,22 @@ func (d *Decoder) visit(key []byte, val *fastjson.Value) {
 		}
 	case "speed":
 		f.Speed, err = jsonOptional(val, "speed", -1)
-		if err == nil && f.Speed < 0 && val.Type() != fastjson.TypeNull {
-			err = &FieldError{"speed", "speed must be >= 0 m/s"}
+		if err == nil && f.Speed < 0 && f.Speed != unknown {
+			err = &FieldError{"speed", "speed must be >= 0 m/s (or -1: unknown)"}
 		}
 	case "heading":
 		f.Heading, err = jsonOptional(val, "heading", math.NaN())
+		if f.Heading == unknown {
+			f.Heading = math.NaN()
+		}
+	case "valid":
+		switch val.Type() {
+		case fastjson.TypeFalse:
+			f.Invalid = true
+		case fastjson.TypeTrue, fastjson.TypeNull:
+		default:
+			err = &FieldError{"valid", "want true or false"}
+		}
 	}
 	d.err = err
 }

@@ -19,9 +19,12 @@ const (
 
 // ParseOsmAnd reads the OsmAnd protocol's query or form values, as sent by
 // the Traccar Client app: id (or deviceid), lat and lon (or
-// location=lat,lon), timestamp (Unix seconds, milliseconds when large, or
-// ISO 8601; now when absent), speed in knots, bearing (or heading), accuracy
-// in metres. Unknown keys (altitude, batt, …) are ignored.
+// location=lat,lon), timestamp (Unix seconds, milliseconds when large, ISO
+// 8601, or "yyyy-MM-dd HH:mm:ss" in UTC; now when absent), speed in knots,
+// bearing (or heading), accuracy in metres, and valid. A fix whose valid is
+// anything but true or 1 (as the Traccar server reads it) is returned with
+// Invalid set: it is heard from, never used as a position. Unknown keys
+// (altitude, batt, …) are ignored.
 func ParseOsmAnd(v url.Values, now time.Time, opt Options) (Fix, error) {
 	f := NewFix()
 	f.Device = firstOf(v, "id", "deviceid")
@@ -44,9 +47,13 @@ func ParseOsmAnd(v url.Values, now time.Time, opt Options) (Fix, error) {
 	}
 	f.T = now.UTC().Truncate(time.Millisecond)
 	if ts := v.Get("timestamp"); ts != "" {
-		if f.T, err = ParseTime(ts); err != nil {
+		if f.T, err = parseOsmAndTime(ts); err != nil {
 			return Fix{}, &FieldError{"timestamp", err.Error()}
 		}
+	}
+	if v.Has("valid") {
+		valid := v.Get("valid")
+		f.Invalid = !strings.EqualFold(valid, "true") && valid != "1"
 	}
 	if s := v.Get("speed"); s != "" {
 		kn, err := num(s, "speed")
@@ -79,7 +86,29 @@ func ParseOsmAnd(v url.Values, now time.Time, opt Options) (Fix, error) {
 	return f, f.Validate()
 }
 
-// osmandJSON is the Traccar Client's JSON body.
+// osmandDateTime is the OsmAnd protocol's date and time without a zone,
+// in UTC (a fraction of a second after the seconds is accepted too).
+const osmandDateTime = "2006-01-02 15:04:05"
+
+// parseOsmAndTime reads an OsmAnd timestamp: what ParseTime reads, or
+// "yyyy-MM-dd HH:mm:ss" in UTC (in a query string the space may come as
+// "+", which url.ParseQuery has already turned into a space).
+func parseOsmAndTime(s string) (time.Time, error) {
+	t, err := ParseTime(s)
+	if err == nil {
+		return t, nil
+	}
+	if len(s) >= len(osmandDateTime) && s[10] == ' ' {
+		if t, err := time.Parse(osmandDateTime, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad time %q (want Unix seconds or milliseconds, RFC 3339, or yyyy-MM-dd HH:mm:ss in UTC)", s)
+}
+
+// osmandJSON is the Traccar Client's JSON body. It has no equivalent of
+// the query's valid: the app sends locations, and the Traccar server takes
+// every one as valid.
 type osmandJSON struct {
 	DeviceID string `json:"device_id"`
 	Location *struct {

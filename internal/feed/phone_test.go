@@ -96,19 +96,80 @@ func FuzzOwnTracks(f *testing.F) {
 		if err == nil && fx.Validate() != nil {
 			t.Fatal("accepted an invalid fix")
 		}
+		if err == nil {
+			checkAppendJSON(t, fx)
+		}
 	})
 }
 
 func FuzzOsmAnd(f *testing.F) {
+	f.Add("id=p&lat=49.2&lon=-123.1&timestamp=2026-11-22+09:00:00&speed=10&valid=false", []byte(`{"location":{"timestamp":"2026-11-22T09:59:58Z","coords":{"latitude":1,"longitude":2,"speed":-1,"heading":-1}},"device_id":"p\u0000"}`))
 	f.Add("id=p&lat=49.2&lon=-123.1&timestamp=1763805600&speed=10", []byte(`{"location":{"coords":{"latitude":1,"longitude":2}},"device_id":"p"}`))
 	f.Fuzz(func(t *testing.T, q string, body []byte) {
 		if v, err := url.ParseQuery(q); err == nil {
-			if fx, err := ParseOsmAnd(v, now, Options{Agency: "a"}); err == nil && fx.Validate() != nil {
-				t.Fatal("accepted an invalid fix")
+			if fx, err := ParseOsmAnd(v, now, Options{Agency: "a"}); err == nil {
+				if fx.Validate() != nil {
+					t.Fatal("accepted an invalid fix")
+				}
+				checkAppendJSON(t, fx)
 			}
 		}
-		if fx, err := ParseOsmAndJSON(body, now, Options{Agency: "a"}); err == nil && fx.Validate() != nil {
-			t.Fatal("accepted an invalid fix")
+		if fx, err := ParseOsmAndJSON(body, now, Options{Agency: "a"}); err == nil {
+			if fx.Validate() != nil {
+				t.Fatal("accepted an invalid fix")
+			}
+			checkAppendJSON(t, fx)
 		}
 	})
+}
+
+// valid=false marks the fix invalid instead of being used or refused; the
+// Traccar server reads anything but true or 1 as invalid.
+func TestOsmAndValid(t *testing.T) {
+	for q, invalid := range map[string]bool{
+		"":             false,
+		"&valid=true":  false,
+		"&valid=TRUE":  false,
+		"&valid=1":     false,
+		"&valid=false": true,
+		"&valid=False": true,
+		"&valid=0":     true,
+		"&valid=":      true,
+	} {
+		v, _ := url.ParseQuery("id=p&lat=49.2&lon=-123.1&timestamp=1763805600" + q)
+		f, err := ParseOsmAnd(v, now, Options{Agency: "vpd"})
+		if err != nil || f.Invalid != invalid {
+			t.Errorf("%q: Invalid=%v %v, want %v", q, f.Invalid, err, invalid)
+		}
+	}
+	// An invalid fix is still a well-formed record: its other fields must hold.
+	v, _ := url.ParseQuery("id=p&lat=91&lon=-123.1&valid=false")
+	if _, err := ParseOsmAnd(v, now, Options{Agency: "vpd"}); err == nil {
+		t.Error("valid=false with a bad latitude accepted")
+	}
+}
+
+func TestOsmAndDateTime(t *testing.T) {
+	for q, want := range map[string]time.Time{
+		"timestamp=2026-11-22 09:00:00":     time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC),
+		"timestamp=2026-11-22+09:00:01":     time.Date(2026, 11, 22, 9, 0, 1, 0, time.UTC),
+		"timestamp=2026-11-22%2009:00:02":   time.Date(2026, 11, 22, 9, 0, 2, 0, time.UTC),
+		"timestamp=2026-11-22 09:00:03.250": time.Date(2026, 11, 22, 9, 0, 3, 250e6, time.UTC),
+	} {
+		v, err := url.ParseQuery("id=p&lat=49.2&lon=-123.1&" + q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := ParseOsmAnd(v, now, Options{Agency: "vpd"})
+		if err != nil || !f.T.Equal(want) || f.T.Location() != time.UTC {
+			t.Errorf("%s: %v %v, want %v", q, f.T, err, want)
+		}
+	}
+	for _, ts := range []string{"2026-11-22 25:00:00", "2026-11-22 09:00", "22/11/2026 09:00:00", "2026-11-22 09:00:00Z", "1999-12-31 23:59:59"} {
+		v := url.Values{"id": {"p"}, "lat": {"1"}, "lon": {"2"}, "timestamp": {ts}}
+		var fe *FieldError
+		if _, err := ParseOsmAnd(v, now, Options{Agency: "vpd"}); !errors.As(err, &fe) || (fe.Field != "timestamp" && fe.Field != "t") {
+			t.Errorf("%q: %v, want a timestamp error", ts, err)
+		}
+	}
 }
