@@ -53,7 +53,7 @@ function show(tab) {
 let map, siteLayer, vehicleLayer, ws, sites = [];
 const vehicles = new Map();
 const openVisits = new Map(); // pseudonym → open visits, from the snapshot and the events
-const kindLabel = { enter: "entered", dwell: "stopped in", exit: "left", repeat_pass: "circling", signal_lost: "signal lost in" };
+const kindLabel = { enter: "entered", dwell: "stopped in", exit: "left", repeat_pass: "circling", signal_lost: "signal lost in", resumed: "signal back in" };
 
 function tiles(m) {
   L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 19, attribution: "© OpenStreetMap contributors" }).addTo(m);
@@ -126,17 +126,41 @@ function movePosition(p) {
   }
   let mk = vehicles.get(p.device);
   if (!mk) {
-    mk = L.circleMarker([p.lat, p.lon], { radius: 6, color: "#e65100", fillOpacity: 0.8 }).addTo(vehicleLayer);
+    mk = L.marker([p.lat, p.lon], { keyboard: false }).addTo(vehicleLayer);
     vehicles.set(p.device, mk);
   }
-  mk.setLatLng([p.lat, p.lon]).bindTooltip(`${p.agency} · ${p.device.slice(0, 6)} · ${new Date(p.t).toLocaleTimeString()}`);
+  mk.setLatLng([p.lat, p.lon]).setIcon(vehicleIcon(p));
+  mk.bindTooltip(`${text(p.agency)} · ${text(p.device.slice(0, 6))} · ${vehicleState(p)} · last fix ${new Date(p.t).toLocaleTimeString()}`);
+  mk.silent = !!p.silent;
   mk.lastSeen = Date.now();
+}
+
+const hhmm = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+
+// What a vehicle marker says in words (never by colour alone).
+function vehicleState(p) {
+  const s = [];
+  if (p.breach) s.push("breach");
+  if (p.silent) s.push(`silent since ${hhmm(p.t)}`);
+  return s.join(" · ") || "in a zone";
+}
+
+// A vehicle's marker: a circle; a diamond when one of its visits is a
+// breach; greyed and labelled "silent since HH:MM" when it has not been
+// heard from (it stays on the map at its last fix until its visit closes).
+function vehicleIcon(p) {
+  const cls = "vehicle" + (p.breach ? " breach" : "") + (p.silent ? " silent" : "");
+  const label = p.silent ? `<span class="vlabel">silent since ${hhmm(p.t)}</span>` : "";
+  return L.divIcon({
+    className: cls, iconSize: [14, 14], iconAnchor: [7, 7],
+    html: `<span class="shape" role="img" aria-label="${text(vehicleState(p))}"></span>${label}`,
+  });
 }
 
 // A vehicle leaves the map when its last open visit closes.
 function trackVisits(e) {
   const n = openVisits.get(e.device) || 0;
-  if (e.kind === "enter") openVisits.set(e.device, n + 1);
+  if (e.kind === "enter" || e.kind === "resumed") openVisits.set(e.device, n + 1); // resumed: the signal_lost was void
   if (e.kind === "exit" || e.kind === "signal_lost") {
     if (n > 1) { openVisits.set(e.device, n - 1); return; }
     openVisits.delete(e.device);
@@ -146,16 +170,26 @@ function trackVisits(e) {
   }
 }
 
-setInterval(() => { // vehicles not seen in a zone for two minutes leave the map
-  for (const [k, mk] of vehicles) if (Date.now() - mk.lastSeen > 120000) { vehicleLayer.removeLayer(mk); vehicles.delete(k); }
+setInterval(() => { // vehicles not seen in a zone for two minutes leave the map; silent ones stay until their visit closes
+  for (const [k, mk] of vehicles) if (!mk.silent && Date.now() - mk.lastSeen > 120000) { vehicleLayer.removeLayer(mk); vehicles.delete(k); }
 }, 10000);
+
+// The evidence of an event, in words: an unconfirmed visit (one loose fix
+// near the edge) or a pass seen only between two fixes is never a breach.
+function evidenceWords(e) {
+  if (e.interpolated) return "between fixes";
+  if (e.confirmed === false) return "unconfirmed";
+  return "";
+}
 
 function addEvent(e) {
   const li = document.createElement("li");
   if (e.breach) li.className = "breach";
   const site = sites.find((f) => f.properties.id === e.site)?.properties.name || e.site;
-  li.innerHTML = `<b>${text(e.agency)} ${text(e.device.slice(0, 6))}</b> ${kindLabel[e.kind] || e.kind} <b>${text(site)}</b> ${text(e.zone)}
-    <div class="meta">${new Date(e.t).toLocaleString()} · ${Math.round(e.duration_s)} s · closest ${e.min_distance_m} m · stopped ${Math.round(e.stationary_s)} s${e.in_hours ? " · open hours" : ""}${e.breach ? " · <b>breach</b>" : ""}</div>`;
+  const ev = evidenceWords(e);
+  if (ev) li.classList.add("weak");
+  li.innerHTML = `<b>${text(e.agency)} ${text(e.device.slice(0, 6))}</b> ${text(kindLabel[e.kind] || e.kind)} <b>${text(site)}</b> ${text(e.zone)}${ev ? ` <span class="evidence">${ev}</span>` : ""}
+    <div class="meta">${new Date(e.t).toLocaleString()} · ${Math.round(e.duration_s)} s · closest ${e.min_distance_m} m · stopped ${Math.round(e.stationary_s)} s${e.in_hours ? " · open hours" : ""}${e.interpolated ? "" : ` · ${e.fixes} ${e.fixes === 1 ? "fix" : "fixes"} inside`}${e.breach ? " · <b>breach</b>" : ""}</div>`;
   if (me && (me.role === "liaison" || me.role === "admin")) {
     const b = document.createElement("button");
     b.textContent = "Annotate";
