@@ -189,7 +189,7 @@ function addEvent(e) {
   const ev = evidenceWords(e);
   if (ev) li.classList.add("weak");
   li.innerHTML = `<b>${text(e.agency)} ${text(e.device.slice(0, 6))}</b> ${text(kindLabel[e.kind] || e.kind)} <b>${text(site)}</b> ${text(e.zone)}${ev ? ` <span class="evidence">${ev}</span>` : ""}
-    <div class="meta">${new Date(e.t).toLocaleString()} · ${Math.round(e.duration_s)} s · closest ${e.min_distance_m} m · stopped ${Math.round(e.stationary_s)} s${e.in_hours ? " · open hours" : ""}${e.interpolated ? "" : ` · ${e.fixes} ${e.fixes === 1 ? "fix" : "fixes"} inside`}${e.breach ? " · <b>breach</b>" : ""}</div>`;
+    <div class="meta">${new Date(e.t).toLocaleString()} · ${Math.round(e.duration_s)} s · closest ${e.min_distance_m} m · stopped ${Math.round(e.stationary_s)} s${e.in_hours ? " · open hours" : ""}${e.fixes > 0 ? ` · ${e.fixes} ${e.fixes === 1 ? "fix" : "fixes"} inside` : ""}${e.breach ? " · <b>breach</b>" : ""}</div>`;
   if (me && (me.role === "liaison" || me.role === "admin")) {
     const b = document.createElement("button");
     b.textContent = "Annotate";
