@@ -24,8 +24,9 @@ const defaultReplaySecret = "keepclear-replay"
 func detectionFlags(fs *flag.FlagSet) *monitor.Config {
 	c := &monitor.Config{}
 	fs.StringVar(&c.Rotation, "rotation", "week", "pseudonym key period: week (ISO week) or day")
-	fs.DurationVar(&c.SignalTimeout, "signal-timeout", 10*time.Minute, "silence inside a zone before signal_lost")
-	fs.Float64Var(&c.AccuracyLimit, "accuracy-limit", 50, "fixes with a worse accuracy (m) are ignored for entering")
+	fs.DurationVar(&c.MaxGap, "max-gap", 30*time.Minute, "silence (arrival clock), or a gap between a device's fixes, that closes its visits with signal_lost")
+	fs.DurationVar(&c.SilentAfter, "silent-after", 5*time.Minute, "silence after which a vehicle in a zone is shown as silent on the live map")
+	fs.Float64Var(&c.AccuracyLimit, "accuracy-limit", 50, "fixes with a worse accuracy (m) never enter a zone, set a distance or move a stay")
 	fs.Float64Var(&c.MaxSpeed, "max-speed", 70, "fixes implying a faster jump (m/s) are dropped")
 	fs.IntVar(&c.RepeatCount, "repeat-count", 3, "entries of one zone that make a repeat_pass ...")
 	fs.DurationVar(&c.RepeatWindow, "repeat-window", 30*time.Minute, "... within this window")

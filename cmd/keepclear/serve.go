@@ -102,7 +102,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 		fmt.Fprintf(stderr, "serve: %v\n", err)
 		return 1
 	}
-	mon.Restore(states)
+	mon.Restore(states, time.Now())
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

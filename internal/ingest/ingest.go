@@ -54,6 +54,7 @@ type Pipeline struct {
 	Now    func() time.Time
 	mu     sync.Mutex // guards mon and closed
 	mon    *monitor.Monitor
+	out    monitor.Out // reused under mu
 	closed bool
 	reqs   chan *commit
 
@@ -111,14 +112,14 @@ func (p *Pipeline) Submit(ctx context.Context, fixes []feed.Fix) (Result, error)
 		p.mu.Unlock()
 		return res, ErrUnavailable
 	}
-	emit := func(e *event.Event) { c.batch.Events = append(c.batch.Events, *e) }
+	out := &p.out
+	out.Reset()
+	now := p.Now()
 	for i := range fixes {
-		res.Outcomes[i] = p.mon.Process(&fixes[i], emit)
-		if pos, ok := p.mon.LastPosition(); ok {
-			c.positions = append(c.positions, pos)
-		}
+		res.Outcomes[i] = p.mon.Process(&fixes[i], now, out)
 	}
-	c.batch.SaveStates, c.batch.DropStates = p.mon.TakeChanged()
+	p.mon.Flush(out)
+	p.take(c, out)
 	p.devices.Store(int64(p.mon.Devices()))
 	p.openVisits.Store(int64(p.mon.OpenVisitCount()))
 	p.reqs <- c // under the lock: commits keep the monitor's order
@@ -369,17 +370,29 @@ func (p *Pipeline) ticker(opt Options) {
 func (p *Pipeline) background(snapshot bool) {
 	c := &commit{}
 	p.mu.Lock()
-	p.mon.Advance(p.Now(), func(e *event.Event) { c.batch.Events = append(c.batch.Events, *e) })
-	c.batch.Cells = p.mon.TakeCells()
-	c.batch.SaveStates, c.batch.DropStates = p.mon.TakeChanged()
+	out := &p.out
+	out.Reset()
+	p.mon.Tick(p.Now(), out)
+	p.mon.Flush(out)
+	p.take(c, out)
 	if snapshot {
 		c.batch.SaveStates = p.mon.OpenStates()
 	}
 	p.openVisits.Store(int64(p.mon.OpenVisitCount()))
-	if !c.batch.Empty() {
+	if !c.batch.Empty() || len(c.positions) > 0 {
 		p.reqs <- c
 	}
 	p.mu.Unlock()
+}
+
+// take moves what the monitor handed back into a commit (copies: out is
+// reused).
+func (p *Pipeline) take(c *commit, out *monitor.Out) {
+	c.batch.Events = append(c.batch.Events, out.Events...)
+	c.positions = append(c.positions, out.Positions...)
+	c.batch.SaveStates = append(c.batch.SaveStates, out.Save...)
+	c.batch.DropStates = append(c.batch.DropStates, out.Drop...)
+	c.batch.Cells = out.Cells
 }
 
 // SetSites replaces the sites (the index is rebuilt beside the old one);
@@ -387,8 +400,11 @@ func (p *Pipeline) background(snapshot bool) {
 func (p *Pipeline) SetSites(sites []*site.Site) {
 	c := &commit{}
 	p.mu.Lock()
-	p.mon.SetSites(sites, func(e *event.Event) { c.batch.Events = append(c.batch.Events, *e) })
-	c.batch.SaveStates, c.batch.DropStates = p.mon.TakeChanged()
+	out := &p.out
+	out.Reset()
+	p.mon.SetSites(sites, out)
+	p.mon.Flush(out)
+	p.take(c, out)
 	if !c.batch.Empty() {
 		p.reqs <- c
 	}

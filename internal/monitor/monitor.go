@@ -1,13 +1,10 @@
 package monitor
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"hash/maphash"
 	"math"
 	"slices"
 	"sort"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -27,7 +24,7 @@ const (
 	OutOfOrder                // older than the device's last fix: dropped
 	Duplicate                 // same time as the device's last fix: dropped
 	Jump                      // implied speed above the limit: dropped
-	VanMoved                  // a mobile site's own fix: moved its zones
+	VanMoved                  // a mobile site's own fix
 	numOutcomes
 )
 
@@ -40,13 +37,45 @@ type Stats struct {
 	Fixes       int64              // fixes given to Process
 	ByOutcome   [numOutcomes]int64 // indexed by Outcome
 	Outside     int64              // accepted fixes outside every zone (counted, never stored)
-	InZone      int64              // accepted fixes inside at least one open visit's zone
-	LowAccuracy int64              // fixes ignored for entering for their accuracy
+	InZone      int64              // accepted fixes inside at least one zone
+	LowAccuracy int64              // accepted fixes too inaccurate to enter, or marked invalid
 	Events      map[event.Kind]int64
 }
 
-// Emit receives events. The event is only valid during the call.
-type Emit func(*event.Event)
+// Out is everything the monitor hands back, in one place: the events and
+// live positions of the fixes and ticks given to it, and — after Flush —
+// the device states to persist and the weekly aggregates. The caller owns
+// it, reads it and resets it (Reset) between batches.
+type Out struct {
+	Events    []event.Event
+	Positions []Position
+	Save      []DeviceState // states to persist (Flush)
+	Drop      []string      // pseudonyms whose persisted state is to be deleted (Flush)
+	Cells     map[Cell]*CellValue
+}
+
+// Reset empties out, keeping its memory.
+func (o *Out) Reset() {
+	clear(o.Events)
+	o.Events, o.Positions, o.Save, o.Drop, o.Cells = o.Events[:0], o.Positions[:0], o.Save[:0], o.Drop[:0], nil
+}
+
+// Position is a device seen inside a zone, for the live map. Device is the
+// pseudonym.
+type Position struct {
+	Device string    `json:"device,omitempty"`
+	Site   string    `json:"site,omitempty"` // set for a mobile site's van: its zones are here now
+	Agency string    `json:"agency"`
+	T      time.Time `json:"t"`
+	Lat    float64   `json:"lat"`
+	Lon    float64   `json:"lon"`
+	Visits int       `json:"visits"` // open visits
+	// Silent: the device has an open visit but has not been heard from for
+	// the monitor's SilentAfter (arrival clock); T is then its last fix.
+	Silent bool `json:"silent,omitempty"`
+	// Breach: one of its open visits is a breach.
+	Breach bool `json:"breach,omitempty"`
+}
 
 // world is an immutable snapshot of the sites and their index.
 type world struct {
@@ -72,48 +101,43 @@ func newWorld(sites []*site.Site) *world {
 	return w
 }
 
-// visit is one device's open stay in one zone.
-type visit struct {
-	id        string
-	device    string // pseudonym
-	site      *site.Site
-	siteIdx   int32
-	zoneIdx   int32
-	seq       int32 // events emitted so far
-	farN      int32 // consecutive fixes beyond the hysteresis band
-	dwellSent bool
-	breach    bool
-	enterT    int64 // ms
-	farT      int64
-	far       orb.Point
-	stillMs   int64
-	minDist   float64
-}
-
+// pass is one confirmed entry, remembered for repeat_pass.
 type pass struct {
-	key uint32 // site<<8 | zone in the current world
-	t   int64
+	site, zone string
+	t          int64
 }
 
 // device is the state kept per tracked device.
 type device struct {
-	lastT int64 // ms of the last accepted fix; 0 = none yet
-	last  orb.Point
-	// The current stay: the running centre of the fixes since stayT, how
-	// many, and whether the last fix was an outlier beyond the radius.
-	stay     orb.Point
-	stayT    int64
-	stayN    int32
-	outlier  bool
-	stillNow bool  // the stay has lasted the window: stationary
-	jumpT    int64 // a dropped jump, to tell a spike from a real discontinuity
-	jump     orb.Point
-	pseud    string // pseudonym for period pseudP
-	pseudP   int64
-	agency   string // interned
-	clock    *int64 // the agency's latest fix time (ms)
-	visits   []*visit
-	passes   []pass
+	lastT   int64 // ms of the last fix past the order filter; 0 = none yet
+	heardAt int64 // arrival clock (ms) when it was last heard from
+	ref     fixRef
+	hasRef  bool   // ref is the last good accepted fix
+	jump    fixRef // a dropped jump, to tell a spike from a real discontinuity
+	hasJump bool
+	silent  bool // reported silent on the live map
+	dirty   bool // state changed since the last Flush
+	saved   bool // a state is persisted for it
+	still   stillState
+	pseud   string // pseudonym for period
+	period  int64
+	agency  string // interned
+	visits  []*visit
+	passes  []pass
+}
+
+// hasState reports whether the device holds anything worth keeping across
+// a restart or a Forget.
+func (d *device) hasState() bool { return len(d.visits) > 0 || len(d.passes) > 0 }
+
+func (d *device) activeVisits() int {
+	n := 0
+	for _, v := range d.visits {
+		if v.active() {
+			n++
+		}
+	}
+	return n
 }
 
 // Monitor runs the detection rules.
@@ -121,21 +145,26 @@ type Monitor struct {
 	cfg      Config
 	world    atomic.Pointer[world]
 	devices  map[uint64]*device
-	open     map[uint64]*device // devices with open visits
+	open     map[uint64]*device // devices with visits or recent entries
+	restored map[string]*device // restored states not yet claimed, by pseudonym
 	seed     maphash.Seed
 	pseud    *Pseudonymizer
 	agencies map[string]string
 	stats    Stats
-	ev       event.Event // reused for emitting
-	enters   [8]uint32   // reused by process: zones entered by one fix
-	dirty    map[*device]struct{}
-	vanMoved map[string]DeviceState // vans moved since TakeChanged, by site id
-	pos      Position               // of the last fix, when in a zone
-	posOK    bool
-	restored map[string]DeviceState
-	// agencyClock is each agency's latest accepted fix time (ms).
-	agencyClock map[string]*int64
-	cells       map[Cell]*CellValue
+	out      *Out
+	scratch  Out
+	dirty    []*device
+	enters   []enterRef // reused by Process
+	vans     map[string]*vanState
+	cells    map[Cell]*CellValue
+	// dropLater are saved states to delete at the next Flush (a pseudonym
+	// that rotated).
+	dropLater []string
+}
+
+type enterRef struct {
+	si, zi int32
+	dist   float64
 }
 
 // New returns a monitor over sites.
@@ -145,18 +174,22 @@ func New(cfg Config, sites []*site.Site) (*Monitor, error) {
 		return nil, err
 	}
 	m := &Monitor{
-		cfg:         cfg,
-		devices:     map[uint64]*device{},
-		open:        map[uint64]*device{},
-		seed:        maphash.MakeSeed(),
-		pseud:       NewPseudonymizer(cfg.Secret, cfg.Rotation),
-		agencies:    map[string]string{},
-		stats:       Stats{Events: map[event.Kind]int64{}},
-		agencyClock: map[string]*int64{},
+		cfg:      cfg,
+		devices:  map[uint64]*device{},
+		open:     map[uint64]*device{},
+		restored: map[string]*device{},
+		seed:     maphash.MakeSeed(),
+		pseud:    NewPseudonymizer(cfg.Secret, cfg.Rotation),
+		agencies: map[string]string{},
+		stats:    Stats{Events: map[event.Kind]int64{}},
+		vans:     map[string]*vanState{},
 	}
 	m.world.Store(newWorld(sites))
 	return m, nil
 }
+
+// Config returns the configuration in force (defaults applied).
+func (m *Monitor) Config() Config { return m.cfg }
 
 // Sites returns the current sites.
 func (m *Monitor) Sites() []*site.Site { return m.world.Load().sites }
@@ -183,41 +216,48 @@ func (m *Monitor) key(agency, device string) uint64 {
 	return h.Sum64()
 }
 
-// Process runs one validated fix through the rules and emits its events.
-func (m *Monitor) Process(f *feed.Fix, emit Emit) Outcome {
+func (m *Monitor) begin(out *Out) {
+	if out == nil {
+		m.scratch.Reset()
+		out = &m.scratch
+	}
+	m.out = out
+}
+
+// Process runs one validated fix through the rules. arrival is the arrival
+// clock: when the fix was received (serve), or the replay's input clock.
+// Events and the live position go to out (which may be nil).
+func (m *Monitor) Process(f *feed.Fix, arrival time.Time, out *Out) Outcome {
+	m.begin(out)
 	m.stats.Fixes++
-	m.posOK = false
-	o := m.process(f, emit)
+	o := m.process(f, arrival.UnixMilli())
 	m.stats.ByOutcome[o]++
+	m.out = nil
 	return o
 }
 
-func (m *Monitor) process(f *feed.Fix, emit Emit) Outcome {
+func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	w := m.world.Load()
-	p := orb.Point{f.Lon, f.Lat}
 	if w.vanAgencies[f.Agency] {
 		if i, ok := w.vans[site.VanKey(f.Agency, f.Device)]; ok {
-			w.index.Move(i, p)
-			if m.vanMoved == nil {
-				m.vanMoved = map[string]DeviceState{}
-			}
-			s := w.sites[i]
-			m.vanMoved[s.ID] = DeviceState{Pseudonym: vanPrefix + s.ID, Agency: s.Agency, LastT: f.T.UnixMilli(), Lat: f.Lat, Lon: f.Lon}
-			m.pos = Position{Site: s.ID, Agency: s.Agency, T: f.T, Lat: f.Lat, Lon: f.Lon}
-			m.posOK = true
-			return VanMoved
+			return m.processVan(w, i, f)
 		}
 	}
 	t := f.T.UnixMilli()
 	k := m.key(f.Agency, f.Device)
 	d := m.devices[k]
 	if d == nil {
-		d = &device{agency: m.intern(f.Agency), pseudP: -1, clock: m.clockOf(f.Agency)}
-		m.devices[k] = d
 		if len(m.restored) > 0 {
-			m.claim(k, d, f.Agency, f.Device, f.T)
+			d = m.claim(f.Agency, f.Device, f.T)
 		}
+		if d == nil {
+			d = &device{agency: m.intern(f.Agency), period: -1}
+		}
+		m.devices[k] = d
 	}
+	// Heard from: whatever becomes of the fix, the device is not silent.
+	d.heardAt = max(d.heardAt, arrival)
+	// Order: the device's state moves only forward in measurement time.
 	if d.lastT != 0 {
 		switch {
 		case t < d.lastT:
@@ -225,137 +265,354 @@ func (m *Monitor) process(f *feed.Fix, emit Emit) Outcome {
 		case t == d.lastT:
 			return Duplicate
 		}
-		if len(d.visits) > 0 && time.Duration(t-d.lastT)*time.Millisecond > m.cfg.SignalTimeout {
-			m.loseSignal(k, d, emit)
-		}
-		if m.isJump(d, p, t, f.Acc) {
-			return Jump
-		}
 	}
-	stillMs := m.stationary(d, p, t, f)
-	d.jumpT = 0
-	d.lastT, d.last = t, p
-	if t > *d.clock {
-		*d.clock = t
+	if len(d.passes) > 0 && m.pseud.Period(f.T) != d.period {
+		d.passes = nil // nothing of one period is carried into the next
 	}
+	// A gap longer than MaxGap in the device's own time closes its visits.
+	if d.lastT != 0 && t-d.lastT > m.cfg.MaxGap.Milliseconds() {
+		m.closeAll(d, false)
+		d.still.reset()
+		d.hasRef, d.hasJump = false, false
+	}
+	acc := f.Acc
+	if acc < 0 {
+		acc = 0 // unknown
+	}
+	fx := fixCtx{t: t, tt: f.T, p: orb.Point{f.Lon, f.Lat}, acc: acc,
+		good: !f.Invalid && acc <= m.cfg.AccuracyLimit, agency: f.Agency, dev: f.Device}
+	if !fx.good {
+		d.lastT = t
+		m.stats.LowAccuracy++
+		m.poorFix(w, k, d, &fx)
+		return Accepted
+	}
+	if d.hasRef && m.isJump(d, &fx) {
+		return Jump
+	}
+	d.lastT = t
+	prev, hadRef := d.ref, d.hasRef
+	if hadRef {
+		fx.stillMs = d.still.update(&m.cfg, prev, fixRef{t, fx.p, acc}, f.Speed)
+		fx.centre, fx.stillOK = d.still.centre, d.still.runN > 0
+	}
+	d.ref, d.hasRef = fixRef{t, fx.p, acc}, true
 
+	if hadRef && t-prev.t <= m.cfg.PassMaxGap.Milliseconds() {
+		m.passes(w, d, prev, &fx)
+	}
 	inZone := false
-	// Open visits first: they may exit.
 	if len(d.visits) > 0 {
 		kept := d.visits[:0]
 		for _, v := range d.visits {
-			if m.updateVisit(w, d, v, f, p, t, stillMs, emit) {
+			switch {
+			case v.phase == phaseLost:
+				// Resumed when this fix continues it; otherwise its
+				// signal_lost stands and it is forgotten.
+				if t-v.lastT <= m.cfg.MaxGap.Milliseconds() && m.distance(w, v.siteIdx, fx.p) <= v.zone().RadiusM {
+					m.resume(d, v, &fx)
+				} else {
+					continue
+				}
+			}
+			if m.onFix(w, d, v, &fx) {
 				kept = append(kept, v)
-				inZone = true
+				if v.phase == phaseInside {
+					inZone = true
+				}
 			}
 		}
-		for i := len(kept); i < len(d.visits); i++ {
-			d.visits[i] = nil
-		}
+		clear(d.visits[len(kept):])
 		d.visits = kept
-		if len(d.visits) == 0 {
-			d.visits = nil
-			delete(m.open, k)
-		}
 	}
-	// Then new entries, in a stable order.
-	enters := &m.enters
-	n := 0
-	lowAcc := false
-	w.index.Load().Search(p, func(e *geo.Entry, dist float64) bool {
-		s := w.sites[e.ID]
-		for zi := range s.Zones {
-			if dist > s.Zones[zi].RadiusM {
-				continue
-			}
-			zk := uint32(e.ID)<<8 | uint32(zi)
-			if d.hasVisit(zk) {
-				continue
-			}
-			if f.Acc > m.cfg.AccuracyLimit {
-				lowAcc = true
-				continue
-			}
-			if n < len(enters) {
-				enters[n] = zk
-				n++
-			}
-		}
-		return true
-	})
-	if lowAcc {
-		m.stats.LowAccuracy++
-	}
-	if n > 1 {
-		slices.Sort(enters[:n])
-	}
-	for _, zk := range enters[:n] {
-		m.enter(w, k, d, zk, f, p, t, emit)
+	if m.enter(w, d, &fx) {
 		inZone = true
 	}
+	m.settle(k, d)
 	if inZone {
 		m.stats.InZone++
-		m.pos = Position{Device: d.pseud, Agency: d.agency, T: f.T, Lat: f.Lat, Lon: f.Lon, Visits: len(d.visits)}
-		m.posOK = true
+		m.position(d, &fx)
 	} else {
 		m.stats.Outside++
 	}
 	return Accepted
 }
 
-// Position is a device seen inside a zone, for the live map. Device is the
-// pseudonym.
-type Position struct {
-	Device string    `json:"device,omitempty"`
-	Site   string    `json:"site,omitempty"` // set for a mobile site's van: its zones are here now
-	Agency string    `json:"agency"`
-	T      time.Time `json:"t"`
-	Lat    float64   `json:"lat"`
-	Lon    float64   `json:"lon"`
-	Visits int       `json:"visits"` // open visits
-	// Silent: the device has an open visit but has not been heard from for
-	// the monitor's SilentAfter (arrival clock); T is then its last fix.
-	Silent bool `json:"silent,omitempty"`
-	// Breach: one of its open visits is a breach.
-	Breach bool `json:"breach,omitempty"`
-}
-
-// LastPosition reports the position of the fix just processed when it was
-// inside a zone, or when it moved a mobile site.
-func (m *Monitor) LastPosition() (Position, bool) {
-	if !m.posOK {
-		return Position{}, false
+// poorFix applies a fix too inaccurate (or invalid) to enter, set a
+// distance or move a stay: it can only count toward an exit, when even its
+// own accuracy puts it beyond the exit band.
+func (m *Monitor) poorFix(w *world, k uint64, d *device, fx *fixCtx) {
+	if d.activeVisits() == 0 || math.IsNaN(fx.p[0]) {
+		return
 	}
-	p := m.pos
-	p.Lat, p.Lon = event.RoundCoord(p.Lat), event.RoundCoord(p.Lon)
-	return p, true
-}
-
-// OpenVisitCount is the number of open visits.
-func (m *Monitor) OpenVisitCount() int {
-	n := 0
-	for _, d := range m.open {
-		n += len(d.visits)
+	if fx.acc == 0 && fx.good == false {
+		return // invalid with no accuracy: its position means nothing
 	}
-	return n
-}
-
-func (d *device) hasVisit(zk uint32) bool {
+	kept := d.visits[:0]
 	for _, v := range d.visits {
-		if uint32(v.siteIdx)<<8|uint32(v.zoneIdx) == zk {
+		if !v.active() || m.onFix(w, d, v, fx) {
+			kept = append(kept, v)
+		}
+	}
+	clear(d.visits[len(kept):])
+	d.visits = kept
+	m.settle(k, d)
+}
+
+// enter opens visits for the zones the good fix is inside and the device
+// has none in, in a stable order. It reports whether there was any.
+func (m *Monitor) enter(w *world, d *device, fx *fixCtx) bool {
+	m.enters = m.enters[:0]
+	w.index.Load().Search(fx.p, func(e *geo.Entry, dist float64) bool {
+		s := w.sites[e.ID]
+		for zi := range s.Zones {
+			if dist <= s.Zones[zi].RadiusM && !d.hasVisit(int32(e.ID), int32(zi)) {
+				m.enters = append(m.enters, enterRef{int32(e.ID), int32(zi), dist})
+			}
+		}
+		return true
+	})
+	if len(m.enters) == 0 {
+		return false
+	}
+	if len(m.enters) > 1 {
+		slices.SortFunc(m.enters, func(a, b enterRef) int {
+			if a.si != b.si {
+				return int(a.si - b.si)
+			}
+			return int(a.zi - b.zi)
+		})
+	}
+	for _, e := range m.enters {
+		m.newVisit(w, d, e.si, e.zi, fx, e.dist)
+	}
+	return true
+}
+
+func (d *device) hasVisit(si, zi int32) bool {
+	for _, v := range d.visits {
+		if v.siteIdx == si && v.zoneIdx == zi {
 			return true
 		}
 	}
 	return false
 }
 
-func (m *Monitor) clockOf(agency string) *int64 {
-	c := m.agencyClock[agency]
-	if c == nil {
-		c = new(int64)
-		m.agencyClock[agency] = c
+// settle keeps the open set and the persisted state in step with d.
+func (m *Monitor) settle(k uint64, d *device) {
+	if d.hasState() {
+		m.open[k] = d
+	} else {
+		delete(m.open, k)
 	}
-	return c
+	if d.hasState() || d.saved {
+		m.markDirty(d)
+	}
+	if len(d.visits) == 0 {
+		d.visits = nil
+	}
+}
+
+func (m *Monitor) markDirty(d *device) {
+	if !d.dirty && d.pseud != "" {
+		d.dirty = true
+		m.dirty = append(m.dirty, d)
+	}
+}
+
+// position reports where the device is for the live map (only fixes inside
+// a zone are reported).
+func (m *Monitor) position(d *device, fx *fixCtx) {
+	pos := Position{Device: d.pseud, Agency: d.agency, T: fx.tt.UTC(),
+		Lat: event.RoundCoord(fx.p[1]), Lon: event.RoundCoord(wrapLon(fx.p[0]))}
+	for _, v := range d.visits {
+		if v.active() {
+			pos.Visits++
+			pos.Breach = pos.Breach || v.breach
+		}
+	}
+	d.silent = false
+	m.out.Positions = append(m.out.Positions, pos)
+}
+
+// closeAll closes every open visit of d because it fell silent: on the
+// arrival clock (resumable) or by a gap in its own fixes (final).
+func (m *Monitor) closeAll(d *device, resumable bool) {
+	kept := d.visits[:0]
+	for _, v := range d.visits {
+		if v.active() && m.loseSignal(d, v, resumable) {
+			kept = append(kept, v)
+		}
+	}
+	clear(d.visits[len(kept):])
+	d.visits = kept
+}
+
+// isJump drops a fix whose implied speed from the last good fix is
+// impossible beyond both fixes' accuracies. A jump confirmed by the next
+// fix (the track carries on from the new place) is a discontinuity, not a
+// spike: accepted, and the track starts afresh from it.
+func (m *Monitor) isJump(d *device, fx *fixCtx) bool {
+	plausible := func(a fixRef) bool {
+		dt := float64(fx.t-a.t) / 1000
+		return geo.LocalDistance(a.p, fx.p)-a.acc-fx.acc <= m.cfg.MaxSpeed*dt
+	}
+	if plausible(d.ref) {
+		d.hasJump = false
+		return false
+	}
+	if d.hasJump && fx.t > d.jump.t && plausible(d.jump) {
+		d.hasJump = false
+		d.still.reset()
+		d.hasRef = false
+		return false
+	}
+	d.jump, d.hasJump = fixRef{fx.t, fx.p, fx.acc}, true
+	return true
+}
+
+// Tick tells the monitor the arrival clock reads now. Devices with an open
+// visit not heard from for MaxGap have it closed with signal_lost at its last
+// fix (a pending exit ends as its exit); those not heard from for
+// SilentAfter are reported silent; visits closed by silence that can no
+// longer be resumed are forgotten. In serve the clock is the wall clock; in
+// replay, one read from the input (see replay).
+func (m *Monitor) Tick(now time.Time, out *Out) {
+	m.begin(out)
+	defer func() { m.out = nil }()
+	n := now.UnixMilli()
+	maxGap, silentAfter, keep := m.cfg.MaxGap.Milliseconds(), m.cfg.SilentAfter.Milliseconds(), m.cfg.ResumeKeep.Milliseconds()
+	type due struct {
+		k uint64
+		d *device
+	}
+	var list []due
+	consider := func(k uint64, d *device) {
+		if len(d.visits) == 0 {
+			return
+		}
+		silence := n - d.heardAt
+		if (silence > maxGap && d.activeVisits() > 0) || (silence > silentAfter && !d.silent && d.activeVisits() > 0) || silence > keep {
+			list = append(list, due{k, d})
+		}
+	}
+	for k, d := range m.open {
+		consider(k, d)
+	}
+	for _, d := range m.restored {
+		consider(0, d)
+	}
+	if len(list) == 0 {
+		return
+	}
+	sort.Slice(list, func(a, b int) bool {
+		da, db := list[a].d, list[b].d
+		if da.lastT != db.lastT {
+			return da.lastT < db.lastT
+		}
+		return da.visits[0].id < db.visits[0].id
+	})
+	for _, x := range list {
+		d := x.d
+		silence := n - d.heardAt
+		if silence > maxGap && d.activeVisits() > 0 {
+			m.closeAll(d, true)
+		}
+		if silence > keep {
+			kept := d.visits[:0]
+			for _, v := range d.visits {
+				if v.active() {
+					kept = append(kept, v)
+				}
+			}
+			clear(d.visits[len(kept):])
+			d.visits = kept
+		}
+		if silence > silentAfter && !d.silent && d.activeVisits() > 0 {
+			d.silent = true
+			m.silentPosition(d)
+		}
+		if x.k != 0 {
+			m.settle(x.k, d)
+		} else {
+			m.markDirty(d)
+			if !d.hasState() {
+				delete(m.restored, d.pseud)
+			}
+		}
+	}
+}
+
+// silentPosition reports a silent device at its last fix inside a zone.
+func (m *Monitor) silentPosition(d *device) {
+	var last *visit
+	pos := Position{Device: d.pseud, Agency: d.agency, Silent: true}
+	for _, v := range d.visits {
+		if !v.active() {
+			continue
+		}
+		pos.Visits++
+		pos.Breach = pos.Breach || v.breach
+		if last == nil || v.lastT > last.lastT {
+			last = v
+		}
+	}
+	pos.T = time.UnixMilli(last.lastT).UTC()
+	pos.Lat, pos.Lon = event.RoundCoord(last.inP[1]), event.RoundCoord(wrapLon(last.inP[0]))
+	m.out.Positions = append(m.out.Positions, pos)
+}
+
+// Flush hands out the device states changed since the last Flush (to save,
+// or to delete) and the weekly aggregates gathered, so that the caller can
+// commit them with the events of the same fixes.
+func (m *Monitor) Flush(out *Out) {
+	out.Drop = append(out.Drop, m.dropLater...)
+	m.dropLater = m.dropLater[:0]
+	for _, d := range m.dirty {
+		d.dirty = false
+		if d.hasState() {
+			out.Save = append(out.Save, m.state(d))
+			d.saved = true
+		} else if d.saved {
+			out.Drop = append(out.Drop, d.pseud)
+			d.saved = false
+		}
+	}
+	clear(m.dirty)
+	m.dirty = m.dirty[:0]
+	for _, v := range m.vans {
+		if v.dirty {
+			v.dirty = false
+			out.Save = append(out.Save, v.state())
+		}
+	}
+	if m.cells != nil {
+		if out.Cells == nil {
+			out.Cells = m.cells
+		} else {
+			for c, v := range m.cells {
+				if cur, ok := out.Cells[c]; ok {
+					cur.Fixes += v.Fixes
+					cur.StationaryS += v.StationaryS
+				} else {
+					out.Cells[c] = v
+				}
+			}
+		}
+		m.cells = nil
+	}
+}
+
+// OpenVisitCount is the number of open visits (not those closed by silence).
+func (m *Monitor) OpenVisitCount() int {
+	n := 0
+	for _, d := range m.open {
+		n += d.activeVisits()
+	}
+	for _, d := range m.restored {
+		n += d.activeVisits()
+	}
+	return n
 }
 
 func (m *Monitor) intern(s string) string {
@@ -368,265 +625,36 @@ func (m *Monitor) intern(s string) string {
 	return s
 }
 
-// isJump drops a fix whose implied speed from the last fix is impossible,
-// allowing for its accuracy. A jump confirmed by the next fix (the track
-// carries on from the new place) is a discontinuity, not a spike: accepted.
-func (m *Monitor) isJump(d *device, p orb.Point, t int64, acc float64) bool {
-	dt := float64(t-d.lastT) / 1000
-	dist := geo.LocalDistance(d.last, p) - math.Max(acc, 0)
-	if dist <= m.cfg.MaxSpeed*dt {
-		return false
-	}
-	if d.jumpT != 0 && t > d.jumpT &&
-		geo.LocalDistance(d.jump, p)-math.Max(acc, 0) <= m.cfg.MaxSpeed*float64(t-d.jumpT)/1000 {
-		d.jumpT = 0
-		d.startStay(p, t)
-		return false
-	}
-	d.jumpT, d.jump = t, p
-	return true
-}
-
-// stationary decides whether the device stood still since its last fix and
-// returns for how long (ms) to count it: with a reported speed, speed below
-// the limit; without, a stay within the radius for the window (counted from
-// the stay's start once the window has passed).
-func (m *Monitor) stationary(d *device, p orb.Point, t int64, f *feed.Fix) int64 {
-	if d.lastT == 0 {
-		d.startStay(p, t)
-		return 0
-	}
-	if f.Speed >= 0 {
-		d.startStay(p, t)
-		if f.Speed < m.cfg.StillSpeed {
-			return t - d.lastT
+// pseudonymAt is the device's pseudonym for the period of the fix. When
+// the period turns, a state saved under the old pseudonym is deleted.
+func (m *Monitor) pseudonymAt(d *device, fx *fixCtx) string {
+	period := m.pseud.Period(fx.tt)
+	if period != d.period {
+		if d.saved {
+			m.dropLater = append(m.dropLater, d.pseud)
+			d.saved = false
 		}
-		return 0
-	}
-	if geo.LocalDistance(d.stay, p) > math.Max(m.cfg.StillRadius, f.Acc) {
-		if !d.outlier {
-			d.outlier = true // one outlier does not end a stay
-			if d.stillNow {
-				return t - d.lastT
-			}
-			return 0
-		}
-		d.startStay(p, t)
-		return 0
-	}
-	d.outlier = false
-	d.stayN++
-	w := 1 / float64(d.stayN)
-	d.stay = orb.Point{d.stay[0] + geo.WrapLon(p[0]-d.stay[0])*w, d.stay[1] + (p[1]-d.stay[1])*w}
-	switch {
-	case d.stillNow:
-		return t - d.lastT
-	case t-d.stayT >= m.cfg.StillWindow.Milliseconds():
-		d.stillNow = true
-		return t - d.stayT
-	}
-	return 0
-}
-
-func (d *device) startStay(p orb.Point, t int64) {
-	d.stay, d.stayT, d.stayN, d.outlier, d.stillNow = p, t, 1, false, false
-}
-
-func (m *Monitor) pseudonym(d *device, agency, dev string, t time.Time) string {
-	period := m.pseud.Period(t)
-	if period != d.pseudP {
-		d.pseud, d.pseudP = m.pseud.Pseudonym(period, agency, dev), period
+		d.pseud, d.period = m.pseud.Pseudonym(period, fx.agency, fx.dev), period
 	}
 	return d.pseud
 }
 
-func (m *Monitor) enter(w *world, k uint64, d *device, zk uint32, f *feed.Fix, p orb.Point, t int64, emit Emit) {
-	si, zi := int32(zk>>8), int32(zk&0xff)
-	s := w.sites[si]
-	z := &s.Zones[zi]
-	dist := m.distance(w, int(si), p)
-	ps := m.pseudonym(d, f.Agency, f.Device, f.T)
-	v := &visit{
-		id: visitID(ps, s.ID, z.Name, t), device: ps, site: s, siteIdx: si, zoneIdx: zi,
-		enterT: t, minDist: dist,
-	}
-	applies := z.AppliesAlways() || s.InHours(f.T)
-	v.breach = z.NoEntry && applies
-	if len(d.visits) == 0 {
-		m.open[k] = d
-	}
-	d.visits = append(d.visits, v)
-	m.emit(emit, v, d, event.Enter, t, p, z.NoEntry && applies)
-	m.aggregate(v, p, f.T, 0)
-
-	// Circling: count this zone's entries in the window.
-	cut := t - m.cfg.RepeatWindow.Milliseconds()
-	kept := d.passes[:0]
-	count := 1
-	for _, ps := range d.passes {
-		if ps.t > cut {
-			kept = append(kept, ps)
-			if ps.key == zk {
-				count++
-			}
-		}
-	}
-	d.passes = append(kept, pass{zk, t})
-	if count >= m.cfg.RepeatCount {
-		m.emit(emit, v, d, event.RepeatPass, t, p, false)
-		kept := d.passes[:0]
-		for _, ps := range d.passes {
-			if ps.key != zk {
-				kept = append(kept, ps)
-			}
-		}
-		d.passes = kept
-	}
-	if len(d.passes) == 0 {
-		d.passes = nil
-	}
-}
-
-// visitID derives a visit's id from what makes it unique, so that a replay
-// or a retried batch gives the same ids.
-func visitID(pseudonym, site, zone string, t int64) string {
-	b := make([]byte, 0, 96)
-	b = append(b, pseudonym...)
-	b = append(b, '|')
-	b = append(b, site...)
-	b = append(b, '|')
-	b = append(b, zone...)
-	b = append(b, '|')
-	b = strconv.AppendInt(b, t, 10)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:8])
-}
-
-func (m *Monitor) distance(w *world, si int, p orb.Point) float64 {
+func (m *Monitor) distance(w *world, si int32, p orb.Point) float64 {
 	ix := w.index.Load()
-	if e := ix.Entry(si); e != nil {
+	if e := ix.Entry(int(si)); e != nil {
 		return e.Footprint.Distance(p)
 	}
 	return w.sites[si].Footprint.Distance(p)
 }
 
-// updateVisit applies a fix to an open visit; it returns false when the
-// visit ended.
-func (m *Monitor) updateVisit(w *world, d *device, v *visit, f *feed.Fix, p orb.Point, t, stillMs int64, emit Emit) bool {
-	z := &v.site.Zones[v.zoneIdx]
-	dist := m.distance(w, int(v.siteIdx), p)
-	if dist > z.RadiusM+math.Max(f.Acc, m.cfg.ExitMargin) {
-		if v.farN == 0 {
-			v.farT, v.far = t, p
-			m.markDirty(d) // a pending exit is saved, so a restart dates the exit alike
-		}
-		v.farN++
-		if int(v.farN) >= m.cfg.ExitFixes && t-v.farT >= m.cfg.ExitAfter.Milliseconds() {
-			m.emit(emit, v, d, event.Exit, v.farT, v.far, v.breach)
-			return false
-		}
-		return true
-	}
-	if v.farN > 0 {
-		v.farN = 0
-		m.markDirty(d)
-	}
-	v.minDist = math.Min(v.minDist, dist)
-	credit := min(stillMs, t-v.enterT) // a stay may have begun before the visit
-	v.stillMs += credit
-	if dist <= z.RadiusM {
-		m.aggregate(v, p, f.T, credit)
-	}
-	// Whether the rule applies now is only asked when it can change something.
-	applies := func() bool { return z.AppliesAlways() || v.site.InHours(f.T) }
-	if z.NoEntry && !v.breach && dist <= z.RadiusM && applies() {
-		v.breach = true
-	}
-	if z.MaxDwellS != nil && !v.dwellSent && stillMs > 0 && float64(v.stillMs) > *z.MaxDwellS*1000 {
-		v.dwellSent = true
-		a := applies()
-		if a {
-			v.breach = true
-		}
-		m.emit(emit, v, d, event.Dwell, t, p, a)
-	}
-	return true
-}
+func wrapLon(lon float64) float64 { return geo.WrapLon(lon) }
 
-// loseSignal closes every open visit of d at its last fix.
-func (m *Monitor) loseSignal(k uint64, d *device, emit Emit) {
-	for _, v := range d.visits {
-		m.emit(emit, v, d, event.SignalLost, d.lastT, d.last, v.breach)
-	}
-	d.visits = nil
-	delete(m.open, k)
-}
-
-// Advance tells the monitor that time has reached now: devices silent inside
-// a zone for longer than the signal timeout get signal_lost. Call it as the
-// clock moves (wall time in a server, feed time in a replay). Silence is
-// measured against the device's own agency's latest fix, so a feed that
-// arrives late as a whole does not lose every visit; a device whose whole
-// feed has stopped is judged by now after twice the timeout.
-func (m *Monitor) Advance(now time.Time, emit Emit) {
-	timeout := m.cfg.SignalTimeout.Milliseconds()
-	hardCut := now.UnixMilli() - 2*timeout
-	type lost struct {
-		k uint64
-		d *device
-	}
-	var due []lost
-	for k, d := range m.open {
-		if *d.clock-d.lastT > timeout || d.lastT < hardCut {
-			due = append(due, lost{k, d})
-		}
-	}
-	sort.Slice(due, func(a, b int) bool {
-		if due[a].d.lastT != due[b].d.lastT {
-			return due[a].d.lastT < due[b].d.lastT
-		}
-		return due[a].d.visits[0].id < due[b].d.visits[0].id
-	})
-	for _, l := range due {
-		m.loseSignal(l.k, l.d, emit)
-	}
-}
-
-func (m *Monitor) emit(emit Emit, v *visit, d *device, kind event.Kind, t int64, p orb.Point, breach bool) {
-	v.seq++
-	m.markDirty(d)
-	z := &v.site.Zones[v.zoneIdx]
-	tt := time.UnixMilli(t).UTC()
-	e := &m.ev
-	*e = event.Event{
-		ID:           v.id + "-" + strconv.Itoa(int(v.seq)),
-		Visit:        v.id,
-		Site:         v.site.ID,
-		Zone:         z.Name,
-		Kind:         kind,
-		Device:       v.device,
-		Agency:       d.agency,
-		T:            tt,
-		DurationS:    event.Seconds(t - v.enterT),
-		MinDistanceM: event.RoundMetres(v.minDist),
-		StationaryS:  event.Seconds(v.stillMs),
-		InHours:      v.site.InHours(tt),
-		Breach:       breach,
-		Lat:          event.RoundCoord(p[1]),
-		Lon:          event.RoundCoord(geo.WrapLon(p[0])),
-	}
-	m.stats.Events[kind]++
-	if emit != nil {
-		emit(e)
-	}
-}
-
-// Forget drops the state of devices with no open visit whose last fix is
-// older than before, so that memory follows the devices active now rather
-// than every device ever seen. It looks at no more than limit devices (0:
-// all), taken in Go's random map order, so that frequent small calls sweep
-// everything without one long pause. It returns how many were dropped. A
-// device that reports again starts afresh.
+// Forget drops the state of devices with nothing open and no entries that
+// still count, last heard from before before, so that memory follows the
+// devices active now rather than every device ever seen. It looks at no
+// more than limit devices (0: all), taken in Go's random map order, so that
+// frequent small calls sweep everything without one long pause. It returns
+// how many were dropped. A device that reports again starts afresh.
 func (m *Monitor) Forget(before time.Time, limit int) int {
 	cut := before.UnixMilli()
 	n, seen := 0, 0
@@ -634,36 +662,55 @@ func (m *Monitor) Forget(before time.Time, limit int) int {
 		if seen++; limit > 0 && seen > limit {
 			break
 		}
-		if len(d.visits) == 0 && d.lastT < cut {
-			delete(m.devices, k)
-			delete(m.dirty, d)
-			n++
+		if d.heardAt >= cut || len(d.visits) > 0 || d.dirty {
+			continue
 		}
+		if d.saved {
+			// Its entries toward repeat_pass have long expired: delete the
+			// saved state at the next Flush, and the device after it.
+			d.passes = nil
+			m.markDirty(d)
+			continue
+		}
+		delete(m.devices, k)
+		delete(m.open, k)
+		n++
 	}
 	return n
 }
 
 // OpenVisit describes a visit still open.
 type OpenVisit struct {
-	Visit   string    `json:"visit"`
-	Site    string    `json:"site"`
-	Zone    string    `json:"zone"`
-	Device  string    `json:"device"` // pseudonym
-	Agency  string    `json:"agency"`
-	Since   time.Time `json:"since"`
-	LastFix time.Time `json:"last_fix"`
-	Breach  bool      `json:"breach"`
+	Visit     string    `json:"visit"`
+	Site      string    `json:"site"`
+	Zone      string    `json:"zone"`
+	Device    string    `json:"device"` // pseudonym
+	Agency    string    `json:"agency"`
+	Since     time.Time `json:"since"`
+	LastFix   time.Time `json:"last_fix"`
+	Breach    bool      `json:"breach"`
+	Confirmed bool      `json:"confirmed"`
+	Phase     string    `json:"phase"`
 }
 
 // OpenVisits lists the open visits, oldest first.
 func (m *Monitor) OpenVisits() []OpenVisit {
 	var out []OpenVisit
-	for _, d := range m.open {
+	add := func(d *device) {
 		for _, v := range d.visits {
-			out = append(out, OpenVisit{Visit: v.id, Site: v.site.ID, Zone: v.site.Zones[v.zoneIdx].Name,
-				Device: v.device, Agency: d.agency, Since: time.UnixMilli(v.enterT).UTC(),
-				LastFix: time.UnixMilli(d.lastT).UTC(), Breach: v.breach})
+			if !v.active() {
+				continue
+			}
+			out = append(out, OpenVisit{Visit: v.id, Site: v.site.ID, Zone: v.zone().Name,
+				Device: v.pseud, Agency: d.agency, Since: time.UnixMilli(v.enterT).UTC(),
+				LastFix: time.UnixMilli(v.lastT).UTC(), Breach: v.breach, Confirmed: v.confirmed, Phase: v.phase.String()})
 		}
+	}
+	for _, d := range m.open {
+		add(d)
+	}
+	for _, d := range m.restored {
+		add(d)
 	}
 	sort.Slice(out, func(a, b int) bool {
 		if !out[a].Since.Equal(out[b].Since) {
@@ -677,9 +724,11 @@ func (m *Monitor) OpenVisits() []OpenVisit {
 // SetSites replaces the sites. The new index is built beside the old one and
 // published atomically, so lookups never stop. Open visits carry over to the
 // zone with the same site id and zone name; a visit whose zone is gone is
-// closed with an exit at the device's last fix. Call it from the goroutine
-// that calls Process.
-func (m *Monitor) SetSites(sites []*site.Site, emit Emit) {
+// closed with an exit at its last fix. Entries counted toward repeat_pass are
+// kept by site id and zone name, so they are not touched.
+func (m *Monitor) SetSites(sites []*site.Site, out *Out) {
+	m.begin(out)
+	defer func() { m.out = nil }()
 	nw := newWorld(sites)
 	old := m.world.Load()
 	// Carry each mobile site's current position over.
@@ -704,29 +753,45 @@ func (m *Monitor) SetSites(sites []*site.Site, emit Emit) {
 		}
 	}
 	m.world.Store(nw)
-	keys := make([]uint64, 0, len(m.open))
-	for k := range m.open {
-		keys = append(keys, k)
+	type dk struct {
+		k uint64
+		d *device
 	}
-	sort.Slice(keys, func(a, b int) bool { return m.open[keys[a]].visits[0].id < m.open[keys[b]].visits[0].id })
-	for _, k := range keys {
-		d := m.open[k]
+	var ds []dk
+	for k, d := range m.open {
+		if len(d.visits) > 0 {
+			ds = append(ds, dk{k, d})
+		}
+	}
+	for _, d := range m.restored {
+		if len(d.visits) > 0 {
+			ds = append(ds, dk{0, d})
+		}
+	}
+	sort.Slice(ds, func(a, b int) bool { return ds[a].d.visits[0].id < ds[b].d.visits[0].id })
+	for _, x := range ds {
+		d := x.d
 		kept := d.visits[:0]
 		for _, v := range d.visits {
-			if at, ok := where[zref{v.site.ID, v.site.Zones[v.zoneIdx].Name}]; ok {
+			if at, ok := where[zref{v.site.ID, v.zone().Name}]; ok {
 				v.site, v.siteIdx, v.zoneIdx = sites[at[0]], at[0], at[1]
 				kept = append(kept, v)
 				continue
 			}
-			m.emit(emit, v, d, event.Exit, d.lastT, d.last, v.breach)
+			if v.active() {
+				end := v.lastT
+				if v.phase == phaseExitPending {
+					end = v.farT
+				}
+				m.emit(d, v, event.Exit, end, v.inP, v.breach)
+			}
 		}
+		clear(d.visits[len(kept):])
 		d.visits = kept
-		if len(kept) == 0 {
-			d.visits = nil
-			delete(m.open, k)
+		if x.k != 0 {
+			m.settle(x.k, d)
+		} else {
+			m.markDirty(d)
 		}
-	}
-	for _, d := range m.devices {
-		d.passes = nil // zone keys are positions in the old world
 	}
 }

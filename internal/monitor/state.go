@@ -10,138 +10,212 @@ import (
 	"github.com/paulmach/orb"
 )
 
-// VisitState is an open visit as persisted, so that a restarted server
-// resumes it. It holds no raw device id.
+// What survives a restart (DESIGN.md "A restart is not silence"): a device's
+// open visits (pending exits and visits closed by silence included), the
+// entries behind repeat_pass, its last fix and its still run — everything
+// the rules need to give the same events as an uninterrupted run. No
+// position outside every zone is written: the last fix, the anchors and the
+// still run's centre are saved only when they lie inside a zone of one of
+// the device's visits, and a pending exit keeps the time of its first far
+// fix, never where it was.
+
+// VisitState is a visit as persisted. It holds no raw device id.
 type VisitState struct {
 	ID        string  `json:"id"`
+	Device    string  `json:"device"` // the pseudonym the visit began under
 	Site      string  `json:"site"`
 	Zone      string  `json:"zone"`
+	Phase     string  `json:"phase"`
+	Confirmed bool    `json:"confirmed,omitempty"`
+	EnterSent bool    `json:"enter_sent,omitempty"`
+	DwellSent bool    `json:"dwell_sent,omitempty"`
+	Breach    bool    `json:"breach,omitempty"`
 	Seq       int32   `json:"seq"`
-	EnterT    int64   `json:"enter_ms"`
+	Fixes     int32   `json:"fixes"`
 	FarN      int32   `json:"far_n,omitempty"`
+	EnterT    int64   `json:"enter_ms"`
+	LastT     int64   `json:"last_ms"`
 	FarT      int64   `json:"far_ms,omitempty"`
-	FarLat    float64 `json:"far_lat,omitempty"`
-	FarLon    float64 `json:"far_lon,omitempty"`
 	StillMs   int64   `json:"still_ms"`
 	MinDist   float64 `json:"min_distance_m"`
-	Breach    bool    `json:"breach"`
-	DwellSent bool    `json:"dwell_sent"`
+	EnterLat  float64 `json:"enter_lat"`
+	EnterLon  float64 `json:"enter_lon"`
+	InLat     float64 `json:"in_lat"`
+	InLon     float64 `json:"in_lon"`
 }
 
-// DeviceState is a device with open visits as persisted, keyed by its
-// pseudonym (for the period of LastT).
+// PointState is a fix kept by the rules (inside a zone only).
+type PointState struct {
+	T   int64   `json:"ms"`
+	Lat float64 `json:"lat"`
+	Lon float64 `json:"lon"`
+	Acc float64 `json:"acc,omitempty"`
+}
+
+// PassState is one confirmed entry counting toward repeat_pass.
+type PassState struct {
+	Site string `json:"site"`
+	Zone string `json:"zone"`
+	T    int64  `json:"ms"`
+}
+
+// DeviceState is a device's state as persisted, keyed by its pseudonym for
+// Period. A mobile site's van is saved the same way under "van:" + site
+// id, with the position its zones are at in Lat, Lon.
 type DeviceState struct {
 	Pseudonym string       `json:"pseudonym"`
 	Agency    string       `json:"agency"`
 	Period    int64        `json:"period"`
 	LastT     int64        `json:"last_ms"`
-	Lat       float64      `json:"lat"`
-	Lon       float64      `json:"lon"`
-	Visits    []VisitState `json:"visits"`
-}
-
-func (d *device) state() DeviceState {
-	s := DeviceState{Pseudonym: d.pseud, Agency: d.agency, Period: d.pseudP, LastT: d.lastT, Lat: d.last[1], Lon: d.last[0]}
-	for _, v := range d.visits {
-		s.Visits = append(s.Visits, VisitState{
-			ID: v.id, Site: v.site.ID, Zone: v.site.Zones[v.zoneIdx].Name, Seq: v.seq, EnterT: v.enterT,
-			FarN: v.farN, FarT: v.farT, FarLat: v.far[1], FarLon: v.far[0], StillMs: v.stillMs,
-			MinDist: v.minDist, Breach: v.breach, DwellSent: v.dwellSent,
-		})
-	}
-	return s
-}
-
-func (m *Monitor) markDirty(d *device) {
-	if d.pseud == "" {
-		return
-	}
-	if m.dirty == nil {
-		m.dirty = map[*device]struct{}{}
-	}
-	m.dirty[d] = struct{}{}
-}
-
-// TakeChanged returns the devices whose open visits changed since the last
-// call: states to save, and pseudonyms whose saved state is to be deleted
-// (no visit open any more).
-//
-// A mobile site's van position is saved the same way, under the key
-// "van:" + site id, so that a restart puts the zones back where the van is.
-func (m *Monitor) TakeChanged() (save []DeviceState, drop []string) {
-	for _, v := range m.vanMoved {
-		save = append(save, v)
-	}
-	clear(m.vanMoved)
-	for d := range m.dirty {
-		if len(d.visits) > 0 {
-			save = append(save, d.state())
-		} else {
-			drop = append(drop, d.pseud)
-		}
-	}
-	clear(m.dirty)
-	return save, drop
-}
-
-// OpenStates returns the state of every device with an open visit.
-func (m *Monitor) OpenStates() []DeviceState {
-	out := make([]DeviceState, 0, len(m.open))
-	for _, d := range m.open {
-		out = append(out, d.state())
-	}
-	return out
-}
-
-// Restore hands the monitor saved device states. A device takes its state
-// back on its first fix whose pseudonym matches (same agency, device and
-// period); visits of zones that no longer exist are dropped.
-func (m *Monitor) Restore(states []DeviceState) {
-	if m.restored == nil {
-		m.restored = map[string]DeviceState{}
-	}
-	w := m.world.Load()
-	for _, s := range states {
-		if id, ok := strings.CutPrefix(s.Pseudonym, vanPrefix); ok {
-			for i, st := range w.sites {
-				if st.ID == id && st.Kind == site.KindMobile {
-					w.index.Move(i, orb.Point{s.Lon, s.Lat})
-				}
-			}
-			continue
-		}
-		m.restored[s.Pseudonym] = s
-	}
+	Lat       float64      `json:"lat,omitempty"`
+	Lon       float64      `json:"lon,omitempty"`
+	Ref       *PointState  `json:"ref,omitempty"`
+	Anchors   []PointState `json:"anchors,omitempty"`
+	StillN    int32        `json:"still_n,omitempty"`
+	Centre    *PointState  `json:"centre,omitempty"`
+	Visits    []VisitState `json:"visits,omitempty"`
+	Passes    []PassState  `json:"passes,omitempty"`
 }
 
 // vanPrefix keys a van's saved position among the device states.
 const vanPrefix = "van:"
 
-// claim gives a new device its restored state, if it has one.
-func (m *Monitor) claim(k uint64, d *device, agency, dev string, t time.Time) {
-	ps := m.pseudonym(d, agency, dev, t)
-	s, ok := m.restored[ps]
-	if !ok || s.Agency != agency {
-		return
-	}
-	delete(m.restored, ps)
-	w := m.world.Load()
-	d.lastT, d.last = s.LastT, orb.Point{s.Lon, s.Lat}
-	d.startStay(d.last, d.lastT)
-	for _, vs := range s.Visits {
-		si, zi, st := w.find(vs.Site, vs.Zone)
-		if st == nil {
-			continue
+// insideAny reports whether p is inside the zone of one of d's visits.
+func (m *Monitor) insideAny(w *world, d *device, p orb.Point) bool {
+	for _, v := range d.visits {
+		if m.distance(w, v.siteIdx, p) <= v.zone().RadiusM {
+			return true
 		}
-		d.visits = append(d.visits, &visit{
-			id: vs.ID, device: ps, site: st, siteIdx: si, zoneIdx: zi, seq: vs.Seq, farN: vs.FarN,
-			dwellSent: vs.DwellSent, breach: vs.Breach, enterT: vs.EnterT, farT: vs.FarT,
-			far: orb.Point{vs.FarLon, vs.FarLat}, stillMs: vs.StillMs, minDist: vs.MinDist,
+	}
+	return false
+}
+
+func (m *Monitor) state(d *device) DeviceState {
+	w := m.world.Load()
+	s := DeviceState{Pseudonym: d.pseud, Agency: d.agency, Period: d.period, LastT: d.lastT}
+	if d.hasRef && m.insideAny(w, d, d.ref.p) {
+		s.Ref = &PointState{d.ref.t, d.ref.p[1], d.ref.p[0], d.ref.acc}
+	}
+	for _, a := range d.still.anchors[:d.still.n] {
+		if !m.insideAny(w, d, a.p) {
+			s.Anchors = nil // a gap in the anchors would change the window
+			break
+		}
+		s.Anchors = append(s.Anchors, PointState{a.t, a.p[1], a.p[0], float64(a.acc)})
+	}
+	if d.still.runN > 0 && m.insideAny(w, d, d.still.centre) {
+		s.StillN = d.still.runN
+		s.Centre = &PointState{Lat: d.still.centre[1], Lon: d.still.centre[0]}
+	}
+	for _, v := range d.visits {
+		s.Visits = append(s.Visits, VisitState{
+			ID: v.id, Device: v.pseud, Site: v.site.ID, Zone: v.zone().Name, Phase: v.phase.String(),
+			Confirmed: v.confirmed, EnterSent: v.enterSent, DwellSent: v.dwellSent, Breach: v.breach,
+			Seq: v.seq, Fixes: v.fixes, FarN: v.farN, EnterT: v.enterT, LastT: v.lastT, FarT: v.farT,
+			StillMs: v.stillMs, MinDist: v.minDist,
+			EnterLat: v.enterP[1], EnterLon: v.enterP[0], InLat: v.inP[1], InLon: v.inP[0],
 		})
 	}
-	if len(d.visits) > 0 {
-		m.open[k] = d
+	for _, p := range d.passes {
+		s.Passes = append(s.Passes, PassState{p.site, p.zone, p.t})
 	}
+	return s
+}
+
+// OpenStates returns the state of every device that has one (for a full
+// snapshot).
+func (m *Monitor) OpenStates() []DeviceState {
+	out := make([]DeviceState, 0, len(m.open)+len(m.restored))
+	for _, d := range m.open {
+		if d.hasState() {
+			out = append(out, m.state(d))
+		}
+	}
+	for _, d := range m.restored {
+		if d.hasState() {
+			out = append(out, m.state(d))
+		}
+	}
+	for _, v := range m.vans {
+		if v.hasRef {
+			out = append(out, v.state())
+		}
+	}
+	return out
+}
+
+// Restore hands the monitor saved device states after a restart, now being
+// the arrival clock at the restart. The time the server was down does not
+// count as silence: each restored device is heard from now, so its open
+// visits get a fresh MaxGap. A device takes its state back with its first
+// fix whose pseudonym matches (same agency, device and period); until then
+// its visits are swept for silence like any other. Visits of zones that no
+// longer exist are dropped.
+func (m *Monitor) Restore(states []DeviceState, now time.Time) {
+	w := m.world.Load()
+	for _, s := range states {
+		if id, ok := strings.CutPrefix(s.Pseudonym, vanPrefix); ok {
+			for i, st := range w.sites {
+				if st.ID == id && st.Kind == site.KindMobile {
+					p := orb.Point{s.Lon, s.Lat}
+					w.index.Move(i, p)
+					m.vans[id] = &vanState{siteID: id, agency: st.Agency, lastT: s.LastT,
+						ref: fixRef{s.LastT, p, 0}, hasRef: true}
+				}
+			}
+			continue
+		}
+		d := &device{pseud: s.Pseudonym, period: s.Period, agency: m.intern(s.Agency), lastT: s.LastT,
+			heardAt: now.UnixMilli(), saved: true}
+		if s.Ref != nil {
+			d.ref, d.hasRef = fixRef{s.Ref.T, orb.Point{s.Ref.Lon, s.Ref.Lat}, s.Ref.Acc}, true
+		}
+		for _, a := range s.Anchors {
+			if int(d.still.n) < numAnchors {
+				d.still.anchors[d.still.n] = anchor{a.T, orb.Point{a.Lon, a.Lat}, float32(a.Acc)}
+				d.still.n++
+			}
+		}
+		if s.Centre != nil {
+			d.still.runN, d.still.centre = s.StillN, orb.Point{s.Centre.Lon, s.Centre.Lat}
+		}
+		for _, vs := range s.Visits {
+			si, zi, st := w.find(vs.Site, vs.Zone)
+			if st == nil {
+				continue
+			}
+			ph := phaseInside
+			for i, n := range phaseNames {
+				if n == vs.Phase {
+					ph = phase(i)
+				}
+			}
+			d.visits = append(d.visits, &visit{
+				id: vs.ID, pseud: vs.Device, site: st, siteIdx: si, zoneIdx: zi, phase: ph,
+				confirmed: vs.Confirmed, enterSent: vs.EnterSent, dwellSent: vs.DwellSent, breach: vs.Breach,
+				seq: vs.Seq, fixes: vs.Fixes, farN: vs.FarN, enterT: vs.EnterT, lastT: vs.LastT, farT: vs.FarT,
+				stillMs: vs.StillMs, minDist: vs.MinDist,
+				enterP: orb.Point{vs.EnterLon, vs.EnterLat}, inP: orb.Point{vs.InLon, vs.InLat},
+			})
+		}
+		for _, p := range s.Passes {
+			d.passes = append(d.passes, pass{site: p.Site, zone: p.Zone, t: p.T})
+		}
+		m.restored[s.Pseudonym] = d
+	}
+}
+
+// claim returns the restored state of a device seen for the first time
+// since the restart, if it has one.
+func (m *Monitor) claim(agency, dev string, t time.Time) *device {
+	period := m.pseud.Period(t)
+	ps := m.pseud.Pseudonym(period, agency, dev)
+	d, ok := m.restored[ps]
+	if !ok || d.agency != agency {
+		return nil
+	}
+	delete(m.restored, ps)
+	return d
 }
 
 // Restored is the number of saved states not yet claimed by a fix.
@@ -160,6 +234,8 @@ func (w *world) find(siteID, zone string) (int32, int32, *site.Site) {
 	}
 	return 0, 0, nil
 }
+
+func timeMs(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 // Cell is one weekly aggregate: fixes and stationary time inside one zone
 // in one ~10 m cell during one hour of the site's local week.
@@ -199,7 +275,7 @@ func (m *Monitor) aggregate(v *visit, p orb.Point, t time.Time, stillMs int64) {
 	if m.cells == nil {
 		m.cells = map[Cell]*CellValue{}
 	}
-	c := Cell{Site: v.site.ID, Zone: v.site.Zones[v.zoneIdx].Name, Week: weekLabel(y, wk),
+	c := Cell{Site: v.site.ID, Zone: v.zone().Name, Week: weekLabel(y, wk),
 		HourOfWeek: (int(lt.Weekday())+6)%7*24 + lt.Hour(),
 		CellLat:    int32(math.Floor(p[1] * 1e4)), CellLon: int32(math.Floor(p[0] * 1e4))}
 	cv := m.cells[c]

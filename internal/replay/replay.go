@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func Run(m *monitor.Monitor, inputs []Input, opt Options, out, log io.Writer) (*
 	start := time.Now()
 	sum := &Summary{Inputs: len(inputs), Rejected: map[string]int64{}}
 	bw := bufio.NewWriterSize(out, 64<<10)
-	var emit monitor.Emit
+	var emit func(*event.Event)
 	var buf []byte
 	switch opt.Output {
 	case "", "ndjson":
@@ -110,9 +111,10 @@ func Run(m *monitor.Monitor, inputs []Input, opt Options, out, log io.Writer) (*
 			progressbar.OptionSetWidth(30),
 		)
 	}
-	reported := 0
-	var clock, swept int64
-	var re *feed.RecordError
+	// Open every input; a record is taken from the one whose next record
+	// is oldest (each file in its own order: a record late within its file
+	// is late).
+	var srcs []*source
 	for _, in := range inputs {
 		rc, err := in.Open()
 		if err != nil {
@@ -132,41 +134,46 @@ func Run(m *monitor.Monitor, inputs []Input, opt Options, out, log io.Writer) (*
 			fmt.Fprintf(log, "%s: cannot read: %v\n", in.Name, err)
 			continue
 		}
-		for {
-			f, err := rd.Next()
-			if err == io.EOF {
-				break
-			}
-			if errors.As(err, &re) {
-				sum.Records++
-				reason := re.Field
-				if reason == "" {
-					reason = "record"
-				}
-				sum.Rejected[reason]++
-				if reported < opt.MaxReported {
-					fmt.Fprintf(log, "%s:%d: %s\n", in.Name, re.Line, strings.TrimPrefix(re.Error(), fmt.Sprintf("line %d: ", re.Line)))
-					reported++
-				}
-				continue
-			}
-			if err != nil {
-				sum.Unreadable = append(sum.Unreadable, in.Name)
-				fmt.Fprintf(log, "%s: read failed: %v\n", in.Name, err)
-				break
-			}
-			sum.Records++
-			m.Process(&f, emit)
-			if t := f.T.UnixMilli(); t > clock {
-				clock = t
-				if clock-swept >= 1000 {
-					m.Advance(time.UnixMilli(clock), emit)
-					swept = clock
-				}
+		srcs = append(srcs, &source{in: in, rc: rc, rd: rd})
+	}
+	rep := &reporter{sum: sum, log: log, max: opt.MaxReported}
+	for _, s := range srcs {
+		s.advance(rep)
+	}
+	var (
+		mo     monitor.Out
+		clock  inputClock
+		ticked int64
+	)
+	for {
+		var s *source
+		for _, c := range srcs {
+			if c.ok && (s == nil || c.fix.T.Before(s.fix.T)) {
+				s = c
 			}
 		}
-		rc.Close()
+		if s == nil {
+			break
+		}
+		sum.Records++
+		now := clock.add(s.fix.T.UnixMilli())
+		mo.Reset()
+		if now-ticked >= 1000 {
+			m.Tick(time.UnixMilli(now), &mo)
+			ticked = now
+		}
+		// A record cannot have arrived before it was measured: a device
+		// whose own records move the clock is heard from as they do.
+		m.Process(&s.fix, time.UnixMilli(max(now, s.fix.T.UnixMilli())), &mo)
+		for i := range mo.Events {
+			emit(&mo.Events[i])
+		}
+		s.advance(rep)
 	}
+	for _, s := range srcs {
+		s.rc.Close()
+	}
+	reported := rep.n
 	if bar != nil {
 		bar.Finish()
 	}
@@ -196,6 +203,93 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// source is one input being read, with its next record.
+type source struct {
+	in  Input
+	rc  io.ReadCloser
+	rd  feed.Reader
+	fix feed.Fix
+	ok  bool // fix holds the next record
+}
+
+// advance reads the next good record, reporting bad ones.
+func (s *source) advance(rep *reporter) {
+	s.ok = false
+	if s.rd == nil {
+		return
+	}
+	var re *feed.RecordError
+	for {
+		f, err := s.rd.Next()
+		if err == io.EOF {
+			s.rd = nil
+			return
+		}
+		if errors.As(err, &re) {
+			rep.bad(s.in.Name, re)
+			continue
+		}
+		if err != nil {
+			rep.sum.Unreadable = append(rep.sum.Unreadable, s.in.Name)
+			fmt.Fprintf(rep.log, "%s: read failed: %v\n", s.in.Name, err)
+			s.rd = nil
+			return
+		}
+		s.fix, s.ok = f, true
+		return
+	}
+}
+
+// reporter lists bad records (up to max) and counts them all.
+type reporter struct {
+	sum *Summary
+	log io.Writer
+	max int
+	n   int
+}
+
+func (r *reporter) bad(name string, re *feed.RecordError) {
+	r.sum.Records++
+	reason := re.Field
+	if reason == "" {
+		reason = "record"
+	}
+	r.sum.Rejected[reason]++
+	if r.n < r.max {
+		fmt.Fprintf(r.log, "%s:%d: %s\n", name, re.Line, strings.TrimPrefix(re.Error(), fmt.Sprintf("line %d: ", re.Line)))
+		r.n++
+	}
+}
+
+// inputClock is the replay's arrival clock (DESIGN.md "Silence is judged on
+// the arrival clock"): the lower median of the last clockWindow records'
+// times. One record — dated in the future, or a late straggler — cannot
+// move it; a feed that is late as a whole moves it at its own pace, so its
+// devices are heard from, never silent.
+type inputClock struct {
+	ring    [clockWindow]int64
+	n, next int
+	now     int64
+	scratch [clockWindow]int64
+}
+
+const clockWindow = 31
+
+func (c *inputClock) add(t int64) int64 {
+	c.ring[c.next] = t
+	c.next = (c.next + 1) % clockWindow
+	if c.n < clockWindow {
+		c.n++
+	} else if c.next%8 != 0 {
+		return c.now
+	}
+	s := c.scratch[:c.n]
+	copy(s, c.ring[:c.n])
+	slices.Sort(s)
+	c.now = s[(len(s)-1)/2]
+	return c.now
 }
 
 // deviceFromName names the device of a one-track file (GPX) after the file.

@@ -1,0 +1,122 @@
+package monitor
+
+import (
+	"math"
+
+	"github.com/keepclear/keepclear/geo"
+	"github.com/paulmach/orb"
+)
+
+// Stationary time (DESIGN.md "Stationary" and "Silence is not absence").
+//
+// For each interval between two consecutive accepted fixes of a device the
+// estimator says whether the device stood still over it:
+//
+//   - heartbeat: fixes more than HeartbeatAfter (30 s) apart, up to MaxGap
+//     apart, at the same place (within max(sum of accuracies, 20 m)) are one
+//     continuous stay: still all along. A car parked for two hours with a
+//     15-minute heartbeat is stationary for two hours.
+//   - reported speed: the fix's speed below StillSpeed (1 m/s).
+//   - no speed: the displacement from an earlier fix of the track (the
+//     reference) less the two fixes' accuracies, over the time between them,
+//     below StillSpeed. The reference is the most recent fix at least
+//     3 × (sum of accuracies) seconds old, so that the accuracy allowance is
+//     spread over a window long enough for a crawl to show: at 1.5 m/s and
+//     5 m accuracy the window is 30 s, the car covers 45 m, 35 m beyond the
+//     allowance — moving. A still receiver that wanders 10–30 m, with
+//     accuracies to match, stays within the allowance — still. With unknown
+//     accuracy (absent or 0: legacy clients) the allowance is 0 and the
+//     previous fix is the reference: a frozen position is still, a car
+//     rolling at walking pace is not.
+//
+// The estimator keeps a few earlier fixes (anchors, one per anchorEvery) as
+// references, and the centre of the current still run: dwell time counts
+// only while the run's centre is inside the zone.
+
+const (
+	anchorEvery = 25_000 // ms between anchors
+	numAnchors  = 3      // so references reach 50-75 s back
+	windowPerM  = 3_000  // ms of window per metre of accuracy allowance
+)
+
+type anchor struct {
+	t   int64
+	p   orb.Point
+	acc float32
+}
+
+type stillState struct {
+	anchors [numAnchors]anchor // oldest first; n used
+	n       int8
+	runN    int32     // fixes in the current still run; 0 = moving
+	centre  orb.Point // running mean of the still run's fixes
+}
+
+// fixRef is a fix kept as a reference: for the jump test, the stationary
+// estimator and passes between fixes.
+type fixRef struct {
+	t   int64
+	p   orb.Point
+	acc float64 // 0 = unknown
+}
+
+// update judges the interval from prev to cur and returns the stationary
+// time to credit (ms; 0 when moving).
+func (s *stillState) update(cfg *Config, prev, cur fixRef, speed float64) int64 {
+	dt := cur.t - prev.t
+	var still bool
+	switch {
+	case dt > cfg.HeartbeatAfter.Milliseconds():
+		still = dt <= cfg.MaxGap.Milliseconds() &&
+			geo.LocalDistance(prev.p, cur.p) <= math.Max(prev.acc+cur.acc, cfg.HeartbeatRadius)
+	case speed >= 0:
+		still = speed < cfg.StillSpeed
+	default:
+		ref := prev
+		allow := prev.acc + cur.acc
+		need := int64(allow * windowPerM)
+		if dt < need {
+			// The newest anchor old enough, else the oldest there is.
+			for i := int(s.n) - 1; i >= 0; i-- {
+				a := &s.anchors[i]
+				if cur.t-a.t > cfg.MaxGap.Milliseconds() {
+					break
+				}
+				ref = fixRef{a.t, a.p, float64(a.acc)}
+				if cur.t-a.t >= need {
+					break
+				}
+			}
+			allow = ref.acc + cur.acc
+		}
+		age := float64(cur.t-ref.t) / 1000
+		still = geo.LocalDistance(ref.p, cur.p)-allow <= cfg.StillSpeed*age
+	}
+	s.addAnchor(cur)
+	if !still {
+		s.runN = 0
+		return 0
+	}
+	if s.runN == 0 {
+		s.centre, s.runN = prev.p, 1
+	}
+	s.runN++
+	w := 1 / float64(s.runN)
+	s.centre = orb.Point{s.centre[0] + geo.WrapLon(cur.p[0]-s.centre[0])*w, s.centre[1] + (cur.p[1]-s.centre[1])*w}
+	return dt
+}
+
+func (s *stillState) addAnchor(cur fixRef) {
+	if s.n > 0 && cur.t-s.anchors[s.n-1].t < anchorEvery {
+		return
+	}
+	if int(s.n) == numAnchors {
+		copy(s.anchors[:], s.anchors[1:])
+		s.n--
+	}
+	s.anchors[s.n] = anchor{cur.t, cur.p, float32(cur.acc)}
+	s.n++
+}
+
+// reset forgets the track: after a discontinuity or a gap longer than MaxGap.
+func (s *stillState) reset() { *s = stillState{} }
