@@ -143,6 +143,27 @@ func feedBatches(t0 time.Time, n int) [][]feed.Fix {
 			f.Lat, f.Lon, f.Speed, f.Acc = roundTo(p[1]), roundTo(p[0]), 10, 5
 			out[b] = append(out[b], f)
 		}
+		// Parked cars, whose stationary time must survive the kill: one
+		// reports speed 0 every 2 s, one has no speed field and wanders a
+		// few metres every 3 s, one is a tracker with a 20 s heartbeat.
+		for i, pc := range []struct {
+			every   int
+			speed   float64
+			jitterM float64
+			dist    float64
+		}{{2, 0, 0, 6}, {3, -1, 3, 12}, {20, -1, 0, 20}} {
+			if b%pc.every != 0 {
+				continue
+			}
+			p := orbgeo.PointAtBearingAndDistance(insite, float64(180+i*40), pc.dist+pc.jitterM*float64(b%5)/4)
+			if b > 200 { // then it drives off east at 10 m/s
+				p = orbgeo.PointAtBearingAndDistance(p, 90, float64(b-200)*10)
+			}
+			f := feed.NewFix()
+			f.Device, f.Agency, f.T = fmt.Sprintf("parked-%d", i), "demo", t0.Add(time.Duration(b)*time.Second)
+			f.Lat, f.Lon, f.Speed, f.Acc = roundTo(p[1]), roundTo(p[0]), pc.speed, 4
+			out[b] = append(out[b], f)
+		}
 	}
 	return out
 }
@@ -237,8 +258,12 @@ func TestKillAndRestart(t *testing.T) {
 	want := offline(t, batches)
 	var missing, extra []string
 	for id, e := range want {
-		if s, ok := stored[id]; !ok || s.Kind != e.Kind || !s.T.Equal(e.T) {
-			missing = append(missing, fmt.Sprintf("%s %s %s", id, e.Kind, e.T.Format(time.TimeOnly)))
+		// The same facts: kind, time, duration, stationary time, evidence
+		// and verdict — a restart must not change a dwell or its date.
+		if s, ok := stored[id]; !ok || s.Kind != e.Kind || !s.T.Equal(e.T) || s.DurationS != e.DurationS ||
+			s.StationaryS != e.StationaryS || s.Breach != e.Breach || s.Confirmed != e.Confirmed || s.Fixes != e.Fixes {
+			missing = append(missing, fmt.Sprintf("%s %s %s dur %v still %v breach %v (stored: %+v)", id, e.Kind,
+				e.T.Format(time.TimeOnly), e.DurationS, e.StationaryS, e.Breach, s))
 		}
 	}
 	for id, s := range stored {
@@ -266,6 +291,15 @@ func TestKillAndRestart(t *testing.T) {
 	}
 	if resumed == 0 {
 		t.Error("no visit spans the kill")
+	}
+	parkedExits := 0
+	for _, e := range want {
+		if e.Kind == event.Exit && e.StationaryS > 150 && e.T.After(killT) {
+			parkedExits++
+		}
+	}
+	if parkedExits < 3 {
+		t.Errorf("%d parked cars' exits after the kill: the test does not exercise stationary time across a restart", parkedExits)
 	}
 	t.Logf("%d events, %d visits resumed across the kill", len(stored), resumed)
 }
@@ -309,10 +343,15 @@ func offline(t *testing.T, batches [][]feed.Fix) map[string]event.Event {
 	}
 	m, _ := monitor.New(monitor.Config{Secret: []byte("kill-test-secret"), RepeatCount: 1000}, sites)
 	out := map[string]event.Event{}
+	var mo monitor.Out
 	for _, b := range batches {
 		for i := range b {
 			f := b[i]
-			m.Process(&f, func(e *event.Event) { out[e.ID] = *e })
+			mo.Reset()
+			m.Process(&f, f.T, &mo)
+			for _, e := range mo.Events {
+				out[e.ID] = e
+			}
 		}
 	}
 	return out

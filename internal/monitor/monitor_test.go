@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +36,33 @@ func pointSite(id string, p orb.Point, hours, zones string) string {
 		p[0], p[1], id, id, hours, zones)
 }
 
-type recorder struct{ events []event.Event }
+// recorder runs fixes and ticks through a monitor and keeps what it hands back.
+type recorder struct {
+	m         *Monitor
+	events    []event.Event
+	positions []Position
+	out       Out
+}
 
-func (r *recorder) emit(e *event.Event) { r.events = append(r.events, *e) }
+func (r *recorder) take() {
+	r.events = append(r.events, r.out.Events...)
+	r.positions = append(r.positions, r.out.Positions...)
+	r.out.Reset()
+}
+
+// process runs f with its arrival at its own time (a live feed).
+func (r *recorder) process(f *feed.Fix) Outcome { return r.processAt(f, f.T) }
+
+func (r *recorder) processAt(f *feed.Fix, arrival time.Time) Outcome {
+	o := r.m.Process(f, arrival, &r.out)
+	r.take()
+	return o
+}
+
+func (r *recorder) tick(now time.Time) {
+	r.m.Tick(now, &r.out)
+	r.take()
+}
 
 func (r *recorder) kinds() string {
 	var b strings.Builder
@@ -55,7 +81,7 @@ func newMonitor(t testing.TB, sites []*site.Site) *Monitor {
 	return m
 }
 
-func replayFile(t *testing.T, m *Monitor, path string, rec *recorder) {
+func replayFile(t *testing.T, path string, rec *recorder) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -71,7 +97,7 @@ func replayFile(t *testing.T, m *Monitor, path string, rec *recorder) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.Process(&fx, rec.emit)
+		rec.process(&fx)
 	}
 }
 
@@ -80,6 +106,7 @@ var t0 = time.Date(2026, 11, 16, 12, 0, 0, 0, time.UTC)
 func fixAt(dev string, sec int, p orb.Point) feed.Fix {
 	f := feed.NewFix()
 	f.Device, f.Agency, f.T, f.Lon, f.Lat = dev, "vpd", t0.Add(time.Duration(sec)*time.Second), p[0], p[1]
+	f.Acc = 5 // a phone with a good fix; tests of unknown accuracy set -1
 	return f
 }
 
@@ -91,8 +118,8 @@ func TestRealDriveMunich(t *testing.T) {
 	stop := orb.Point{11.438684112060958, 48.12604659078717}
 	s := orbgeo.PointAtBearingAndDistance(stop, 0, 12)
 	m := newMonitor(t, sitesJSON(t, pointSite("munich", s, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":30}]`)))
-	rec := &recorder{}
-	replayFile(t, m, filepath.Join("..", "..", "fixtures", "traces", "munich-drive.ndjson"), rec)
+	rec := &recorder{m: m}
+	replayFile(t, filepath.Join("..", "..", "fixtures", "traces", "munich-drive.ndjson"), rec)
 	st := m.Stats()
 	if st.ByOutcome[Jump] != 1 || st.ByOutcome[Accepted] != 1193 {
 		t.Errorf("jumps %d accepted %d, want 1 and 1193", st.ByOutcome[Jump], st.ByOutcome[Accepted])
@@ -101,7 +128,7 @@ func TestRealDriveMunich(t *testing.T) {
 		t.Fatalf("events: %s", got)
 	}
 	dwell, exit := rec.events[1], rec.events[2]
-	if dwell.StationaryS <= 30 || !dwell.Breach {
+	if dwell.StationaryS != 30 || !dwell.Breach {
 		t.Errorf("dwell: %+v", dwell)
 	}
 	// The car stands still 05:11:24-05:12:36 (72 s). Without a speed field
@@ -119,8 +146,8 @@ func TestRealStillPhone(t *testing.T) {
 	phone := orb.Point{-122.081659, 37.422541}
 	s := orbgeo.PointAtBearingAndDistance(phone, 90, 20)
 	m := newMonitor(t, sitesJSON(t, pointSite("mtv", s, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":60}]`)))
-	rec := &recorder{}
-	replayFile(t, m, filepath.Join("..", "..", "fixtures", "traces", "still-phone.ndjson"), rec)
+	rec := &recorder{m: m}
+	replayFile(t, filepath.Join("..", "..", "fixtures", "traces", "still-phone.ndjson"), rec)
 	if got := rec.kinds(); got != "enter:frontage dwell:frontage" {
 		t.Fatalf("events: %s", got)
 	}
@@ -132,16 +159,16 @@ func TestRealStillPhone(t *testing.T) {
 func TestLowAccuracyIgnoredForEntering(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	f := fixAt("car", 0, c)
 	f.Acc = 80
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	if len(rec.events) != 0 || m.Stats().LowAccuracy != 1 {
 		t.Fatalf("an 80 m fix entered: %v", rec.kinds())
 	}
 	f = fixAt("car", 5, c)
 	f.Acc = 8
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	if rec.kinds() != "enter:frontage" {
 		t.Fatalf("events: %s", rec.kinds())
 	}
@@ -150,7 +177,7 @@ func TestLowAccuracyIgnoredForEntering(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		f = fixAt("car", 5+5*i, out)
 		f.Acc = 45
-		m.Process(&f, rec.emit)
+		rec.process(&f)
 	}
 	if rec.kinds() != "enter:frontage" {
 		t.Errorf("exited while inside radius + accuracy: %s", rec.kinds())
@@ -176,7 +203,7 @@ func TestSpikeDroppedDiscontinuityAccepted(t *testing.T) {
 	}
 	for i, s := range steps {
 		f := fixAt("car", s.sec, s.p)
-		if got := m.Process(&f, nil); got != s.want {
+		if got := m.Process(&f, f.T, nil); got != s.want {
 			t.Errorf("step %d: %v, want %v", i, got, s.want)
 		}
 	}
@@ -185,7 +212,7 @@ func TestSpikeDroppedDiscontinuityAccepted(t *testing.T) {
 func TestPseudonymsRotateAndHideDevice(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	far := orbgeo.PointAtBearingAndDistance(c, 0, 500)
 	// In on Sunday 2026-11-22 (ISO week 47), out, in again on Monday (week 48).
 	day := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -194,8 +221,8 @@ func TestPseudonymsRotateAndHideDevice(t *testing.T) {
 		p  orb.Point
 	}{{0, c}, {30 * time.Second, far}, {60 * time.Second, far}, {24 * time.Hour, c}} {
 		f := feed.NewFix()
-		f.Device, f.Agency, f.T, f.Lon, f.Lat = "car-17-RAW", "vpd", day.Add(st.at), st.p[0], st.p[1]
-		if o := m.Process(&f, rec.emit); o != Accepted {
+		f.Device, f.Agency, f.T, f.Lon, f.Lat, f.Acc = "car-17-RAW", "vpd", day.Add(st.at), st.p[0], st.p[1], 5
+		if o := rec.process(&f); o != Accepted {
 			t.Fatalf("fix %d: %v", i, o)
 		}
 	}
@@ -229,21 +256,21 @@ func TestRuleOutsideHoursAndAlways(t *testing.T) {
 	// Open 09:00-17:00 UTC; t0 is 12:00 UTC on a Monday.
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "Mo-Fr 13:00-17:00",
 		`[{"name":"door","radius_m":10,"no_entry":true},{"name":"always","radius_m":20,"no_entry":true,"hours_only":false}]`)))
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	f := fixAt("car", 0, c)
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	if len(rec.events) != 2 || rec.events[0].Breach || !rec.events[1].Breach || rec.events[0].InHours {
 		t.Fatalf("%+v", rec.events)
 	}
 	// Still inside when hours begin: the door visit becomes a breach.
 	for s := 60; s <= 3660; s += 60 {
 		f = fixAt("car", s, c)
-		m.Process(&f, rec.emit)
+		rec.process(&f)
 	}
 	far := orbgeo.PointAtBearingAndDistance(c, 0, 100)
 	for s := 3700; s <= 3730; s += 10 {
 		f = fixAt("car", s, far)
-		m.Process(&f, rec.emit)
+		rec.process(&f)
 	}
 	exits := 0
 	for _, e := range rec.events {
@@ -259,53 +286,157 @@ func TestRuleOutsideHoursAndAlways(t *testing.T) {
 	}
 }
 
-func TestSignalLostBySweep(t *testing.T) {
+// Silence is judged on the arrival clock: a device not heard from for
+// MaxGap has its visit closed with signal_lost, dated at its last fix.
+func TestSignalLostOnArrivalClock(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	for s := 0; s <= 30; s += 10 {
 		f := fixAt("car", s, c)
-		m.Process(&f, rec.emit)
+		rec.process(&f)
 	}
-	// Another car of the same agency keeps reporting: the agency's feed is
-	// live, so car's silence counts from its last fix.
-	other := orbgeo.PointAtBearingAndDistance(c, 0, 5000)
-	f := fixAt("other", 629, other)
-	m.Process(&f, rec.emit)
-	m.Advance(t0.Add(11*time.Minute), rec.emit)
+	rec.tick(t0.Add(30*time.Minute + 30*time.Second)) // exactly MaxGap: not yet
 	if len(rec.events) != 1 {
 		t.Fatalf("lost too early: %s", rec.kinds())
 	}
-	f = fixAt("other", 631, other)
-	m.Process(&f, rec.emit)
-	m.Advance(t0.Add(11*time.Minute), rec.emit)
+	rec.tick(t0.Add(30*time.Minute + 31*time.Second))
 	if rec.kinds() != "enter:frontage signal_lost:frontage" {
 		t.Fatalf("events: %s", rec.kinds())
 	}
 	lost := rec.events[1]
-	if !lost.T.Equal(t0.Add(30*time.Second)) || lost.DurationS != 30 {
-		t.Errorf("signal_lost dated %v duration %v, want the last fix (30 s)", lost.T, lost.DurationS)
+	if !lost.T.Equal(t0.Add(30*time.Second)) || lost.DurationS != 30 || lost.Fixes != 4 || !lost.Confirmed {
+		t.Errorf("signal_lost %+v, want dated at the last fix (30 s), 4 fixes", lost)
 	}
 	if len(m.OpenVisits()) != 0 {
 		t.Error("visit still open")
 	}
 }
 
-// A feed that arrives late as a whole keeps its visits; one that stops
-// altogether loses them by the clock after twice the timeout.
-func TestSignalLostLateFeed(t *testing.T) {
+// A buffered backlog that arrives late but steadily is a device heard
+// from: fixes measured two hours before they arrive give exactly the
+// events of the same fixes arriving live — no signal_lost, no churn.
+func TestLateBacklogIsNotSilence(t *testing.T) {
+	c := orb.Point{-123.1, 49.28}
+	sites := sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":120},{"name":"vicinity","radius_m":150}]`))
+	var fixes []feed.Fix
+	far := orbgeo.PointAtBearingAndDistance(c, 90, 400)
+	for s := 0; s <= 900; s += 5 {
+		p := c
+		if s < 60 || s > 700 {
+			p = far
+		}
+		f := fixAt("phone", s, p)
+		f.Acc = 5
+		fixes = append(fixes, f)
+	}
+	live := &recorder{m: newMonitor(t, sites)}
+	for i := range fixes {
+		live.process(&fixes[i])
+		live.tick(fixes[i].T)
+	}
+	late := &recorder{m: newMonitor(t, sites)}
+	arrive := t0.Add(2 * time.Hour)
+	for i := range fixes {
+		late.processAt(&fixes[i], arrive)
+		arrive = arrive.Add(10 * time.Millisecond) // flushed at once
+		late.tick(arrive)
+	}
+	if live.kinds() != "enter:frontage enter:vicinity dwell:frontage exit:frontage exit:vicinity" {
+		t.Fatalf("live: %s", live.kinds())
+	}
+	if late.kinds() != live.kinds() {
+		t.Fatalf("late backlog: %s\nlive:         %s", late.kinds(), live.kinds())
+	}
+	for i := range live.events {
+		if live.events[i] != late.events[i] {
+			t.Errorf("event %d differs:\n%+v\n%+v", i, live.events[i], late.events[i])
+		}
+	}
+}
+
+// A device's own next fix more than MaxGap after its previous one closes
+// its visit with signal_lost, in measurement time, for good.
+func TestMeasurementGapClosesVisit(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
-	rec := &recorder{}
-	f := fixAt("car", 0, c)
-	m.Process(&f, rec.emit)
-	m.Advance(t0.Add(15*time.Minute), rec.emit) // the agency's feed is 15 min late
-	if len(rec.events) != 1 {
-		t.Fatalf("a late feed lost its visit: %s", rec.kinds())
+	rec := &recorder{m: m}
+	for _, s := range []int{0, 10, 10 + 31*60, 10 + 31*60 + 10} {
+		f := fixAt("car", s, c)
+		rec.processAt(&f, t0.Add(10*time.Second)) // all arrive at once: never silent on the clock
 	}
-	m.Advance(t0.Add(20*time.Minute+time.Second), rec.emit)
-	if rec.kinds() != "enter:frontage signal_lost:frontage" {
-		t.Fatalf("a stopped feed kept its visit: %s", rec.kinds())
+	if rec.kinds() != "enter:frontage signal_lost:frontage enter:frontage" {
+		t.Fatalf("events: %s", rec.kinds())
+	}
+	if rec.events[0].Visit == rec.events[2].Visit || !rec.events[1].T.Equal(t0.Add(10*time.Second)) {
+		t.Errorf("%+v", rec.events)
+	}
+}
+
+// A visit closed by silence whose device's late fixes show it never left is
+// reopened with resumed under the same visit id.
+func TestResumedAfterSilence(t *testing.T) {
+	c := orb.Point{-123.1, 49.28}
+	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":1200}]`)))
+	rec := &recorder{m: m}
+	for s := 0; s <= 60; s += 30 {
+		f := fixAt("car", s, c)
+		f.Speed = 0
+		rec.process(&f)
+	}
+	rec.tick(t0.Add(40 * time.Minute)) // silent for 39 minutes
+	// Its buffer arrives: it was there all along, every 15 minutes.
+	for _, s := range []int{60 + 15*60, 60 + 30*60} {
+		f := fixAt("car", s, c)
+		f.Speed = 0
+		rec.processAt(&f, t0.Add(41*time.Minute))
+	}
+	far := orbgeo.PointAtBearingAndDistance(c, 0, 300)
+	for _, s := range []int{60 + 30*60 + 10, 60 + 30*60 + 30} {
+		f := fixAt("car", s, far)
+		rec.processAt(&f, t0.Add(41*time.Minute))
+	}
+	if rec.kinds() != "enter:frontage signal_lost:frontage resumed:frontage dwell:frontage exit:frontage" {
+		t.Fatalf("events: %s", rec.kinds())
+	}
+	visit := rec.events[0].Visit
+	for _, e := range rec.events {
+		if e.Visit != visit {
+			t.Errorf("%s under visit %s, want %s", e.Kind, e.Visit, visit)
+		}
+	}
+	lost, resumed, dwell, exit := rec.events[1], rec.events[2], rec.events[3], rec.events[4]
+	if !lost.T.Equal(t0.Add(60*time.Second)) || !resumed.T.Equal(t0.Add(16*time.Minute)) {
+		t.Errorf("signal_lost at %v, resumed at %v", lost.T, resumed.T)
+	}
+	// Stationary across the heartbeat gaps: the dwell is dated when 1200 s
+	// of stillness were reached, inside a gap.
+	if !dwell.T.Equal(t0.Add(1200*time.Second)) || dwell.StationaryS != 1200 {
+		t.Errorf("dwell at %v with %v s", dwell.T, dwell.StationaryS)
+	}
+	if exit.DurationS != 60+30*60+10 || exit.StationaryS != 60+30*60 {
+		t.Errorf("exit %+v", exit)
+	}
+}
+
+// A pending exit when the device falls silent ends as the exit it was,
+// dated at the first fix beyond the band, at the last position inside.
+func TestPendingExitThenSilenceIsExit(t *testing.T) {
+	c := orb.Point{-123.1, 49.28}
+	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
+	rec := &recorder{m: m}
+	for _, s := range []int{0, 5} {
+		f := fixAt("car", s, c)
+		rec.process(&f)
+	}
+	f := fixAt("car", 10, orbgeo.PointAtBearingAndDistance(c, 0, 200))
+	rec.process(&f)
+	rec.tick(t0.Add(41 * time.Minute))
+	if rec.kinds() != "enter:frontage exit:frontage" {
+		t.Fatalf("events: %s", rec.kinds())
+	}
+	if e := rec.events[1]; !e.T.Equal(t0.Add(10*time.Second)) || e.Lat != event.RoundCoord(c[1]) || e.Lon != event.RoundCoord(c[0]) {
+		t.Errorf("exit %+v, want at 10 s at the last fix inside", e)
 	}
 }
 
@@ -313,17 +444,18 @@ func TestSetSitesKeepsVisitsAndClosesRemovedZones(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
 	zones := `[{"name":"frontage","radius_m":30},{"name":"vicinity","radius_m":150}]`
 	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", zones)))
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	f := fixAt("car", 0, c)
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	// The site loses its vicinity zone and a new site appears elsewhere.
 	m.SetSites(sitesJSON(t, pointSite("b", orb.Point{-123.2, 49.3}, "24/7", zones),
-		pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)), rec.emit)
+		pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)), &rec.out)
+	rec.take()
 	if rec.kinds() != "enter:frontage enter:vicinity exit:vicinity" {
 		t.Fatalf("events: %s", rec.kinds())
 	}
 	f = fixAt("car", 10, c)
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	if len(rec.events) != 3 {
 		t.Errorf("the kept frontage visit re-entered: %s", rec.kinds())
 	}
@@ -342,7 +474,7 @@ func TestForgetIdleDevices(t *testing.T) {
 			p = c
 		}
 		f := fixAt(dev, i*600, p) // 0, 10 and 20 minutes
-		m.Process(&f, nil)
+		m.Process(&f, f.T, nil)
 	}
 	if n := m.Forget(t0.Add(15*time.Minute), 0); n != 1 || m.Devices() != 2 {
 		t.Errorf("forgot %d, %d left; want the idle one only", n, m.Devices())
@@ -375,7 +507,7 @@ func BenchmarkDeviceState(b *testing.B) {
 		runtime.ReadMemStats(&before)
 		for j := 0; j < n; j++ {
 			f.Device = devs[j]
-			m.Process(&f, nil)
+			m.Process(&f, f.T, nil)
 		}
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -385,43 +517,114 @@ func BenchmarkDeviceState(b *testing.B) {
 	}
 }
 
+// A restart is not silence, and changes no fact: a restored visit goes on
+// under its id with its stationary time, a retried fix is a duplicate, the
+// downtime does not count toward MaxGap, and a restored device that never
+// reports again is closed by the sweep like any other.
 func TestRestoreResumesOpenVisits(t *testing.T) {
 	c := orb.Point{-123.1, 49.28}
-	sites := sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":0}]`))
+	sites := sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30,"max_dwell_s":35}]`))
 	m1 := newMonitor(t, sites)
-	rec := &recorder{}
+	rec := &recorder{m: m1}
 	for s := 0; s <= 20; s += 10 {
-		f := fixAt("car", s, c)
-		f.Speed = 0
-		m1.Process(&f, rec.emit)
+		for _, dev := range []string{"car", "gone"} {
+			f := fixAt(dev, s, c)
+			f.Speed = 0
+			rec.process(&f)
+		}
 	}
-	save, drop := m1.TakeChanged()
-	if len(save) != 1 || len(drop) != 0 || len(save[0].Visits) != 1 {
-		t.Fatalf("save %+v drop %v", save, drop)
+	var out Out
+	m1.Flush(&out)
+	if len(out.Save) != 2 || len(out.Drop) != 0 || len(out.Save[0].Visits) != 1 || out.Save[0].Visits[0].StillMs != 20000 {
+		t.Fatalf("save %+v drop %v", out.Save, out.Drop)
 	}
-	if s2, _ := m1.TakeChanged(); len(s2) != 0 {
+	var again Out
+	if m1.Flush(&again); len(again.Save) != 0 {
 		t.Error("changes reported twice")
 	}
-	// A new process: the state comes back with the device's next fix.
+	// A new process, started an hour later: the downtime is not silence.
+	restart := t0.Add(time.Hour)
 	m2 := newMonitor(t, sites)
-	m2.Restore(save)
+	m2.Restore(out.Save, restart)
+	rec.m = m2
+	rec.tick(restart.Add(time.Minute))
+	if len(rec.events) != 2 || m2.OpenVisitCount() != 2 {
+		t.Fatalf("restart counted as silence: %s", rec.kinds())
+	}
 	f := fixAt("car", 20, c) // a retried fix: a duplicate, not a new entry
-	if o := m2.Process(&f, rec.emit); o != Duplicate {
+	if o := rec.processAt(&f, restart.Add(time.Minute)); o != Duplicate {
 		t.Errorf("retried fix after restore: %v", o)
 	}
-	far := orbgeo.PointAtBearingAndDistance(c, 0, 200)
-	for s := 30; s <= 60; s += 10 {
-		f := fixAt("car", s, far)
-		m2.Process(&f, rec.emit)
+	for s := 30; s <= 40; s += 10 {
+		f := fixAt("car", s, c)
+		f.Speed = 0
+		rec.processAt(&f, restart.Add(time.Minute))
 	}
-	if rec.kinds() != "enter:frontage dwell:frontage exit:frontage" {
+	far := orbgeo.PointAtBearingAndDistance(c, 0, 200)
+	for s := 50; s <= 70; s += 10 {
+		f := fixAt("car", s, far)
+		rec.processAt(&f, restart.Add(time.Minute))
+	}
+	// The other device never reports again: closed at its last fix, MaxGap
+	// after the restart.
+	rec.tick(restart.Add(30 * time.Minute))
+	if n := len(rec.events); n != 4 {
+		t.Fatalf("closed before MaxGap from the restart: %s", rec.kinds())
+	}
+	rec.tick(restart.Add(31 * time.Minute))
+	if rec.kinds() != "enter:frontage enter:frontage dwell:frontage exit:frontage signal_lost:frontage" {
 		t.Fatalf("events: %s", rec.kinds())
 	}
-	if rec.events[2].Visit != rec.events[0].Visit || rec.events[2].ID != rec.events[0].Visit+"-3" || rec.events[2].DurationS != 30 {
-		t.Errorf("resumed visit: %+v", rec.events[2])
+	dwell, exit, lost := rec.events[2], rec.events[3], rec.events[4]
+	if dwell.Visit != rec.events[0].Visit || !dwell.T.Equal(t0.Add(35*time.Second)) || dwell.StationaryS != 35 {
+		t.Errorf("dwell after restore: %+v (stationary time lost?)", dwell)
 	}
-	if _, drop := m2.TakeChanged(); len(drop) != 1 {
-		t.Errorf("closed visit's state not dropped: %v", drop)
+	if exit.ID != rec.events[0].Visit+"-3" || exit.DurationS != 50 || exit.StationaryS != 40 {
+		t.Errorf("exit after restore: %+v", exit)
+	}
+	if lost.Visit != rec.events[1].Visit || !lost.T.Equal(t0.Add(20*time.Second)) {
+		t.Errorf("restored silent device: %+v", lost)
+	}
+	var out2 Out
+	m2.Flush(&out2)
+	// The car keeps only its entry (for repeat_pass) and no position
+	// outside the zone; the silent one keeps its visit, resumable.
+	phases := map[int]string{}
+	for _, st := range out2.Save {
+		if len(st.Visits) == 0 {
+			if len(st.Passes) != 1 || st.Ref != nil {
+				t.Errorf("car after its exit: %+v", st)
+			}
+			continue
+		}
+		phases[len(st.Visits)] = st.Visits[0].Phase
+	}
+	if len(out2.Save) != 2 || len(out2.Drop) != 0 || phases[1] != "lost" {
+		t.Errorf("after the exit: save %+v drop %v", out2.Save, out2.Drop)
+	}
+}
+
+// No position outside every zone is ever written: a pending exit is saved
+// without the far fix, and the device's last fix only when inside a zone.
+func TestSavedStateHoldsNoPositionOutside(t *testing.T) {
+	c := orb.Point{-123.1, 49.28}
+	m := newMonitor(t, sitesJSON(t, pointSite("a", c, "24/7", `[{"name":"frontage","radius_m":30}]`)))
+	rec := &recorder{m: m}
+	far := orbgeo.PointAtBearingAndDistance(c, 0, 300)
+	for i, p := range []orb.Point{c, c, far} {
+		f := fixAt("car", i*5, p)
+		rec.process(&f)
+	}
+	var out Out
+	m.Flush(&out)
+	if len(out.Save) != 1 || out.Save[0].Visits[0].Phase != "exit_pending" {
+		t.Fatalf("%+v", out.Save)
+	}
+	b, _ := json.Marshal(out.Save)
+	for _, v := range []float64{far[1], far[0]} {
+		if strings.Contains(string(b), strconv.FormatFloat(v, 'f', 4, 64)) {
+			t.Errorf("the far fix is in the saved state: %s", b)
+		}
 	}
 }
 
@@ -431,9 +634,11 @@ func TestAggregates(t *testing.T) {
 	for s := 0; s < 60; s += 10 {
 		f := fixAt("car", s, c)
 		f.Speed = 0
-		m.Process(&f, nil)
+		m.Process(&f, f.T, nil)
 	}
-	cells := m.TakeCells()
+	var out Out
+	m.Flush(&out)
+	cells := out.Cells
 	if len(cells) != 1 {
 		t.Fatalf("cells: %v", cells)
 	}
@@ -447,7 +652,8 @@ func TestAggregates(t *testing.T) {
 			t.Errorf("cell centre %v %v", lat, lon)
 		}
 	}
-	if m.TakeCells() != nil {
+	var again Out
+	if m.Flush(&again); again.Cells != nil {
 		t.Error("cells not reset")
 	}
 }
@@ -465,28 +671,38 @@ func TestVanRecognisedByStoredKey(t *testing.T) {
 	dest := orbgeo.PointAtBearingAndDistance(c, 90, 500)
 	f := fixAt("van-1", 0, dest)
 	f.Agency = "outreach"
-	if o := m.Process(&f, nil); o != VanMoved {
-		t.Fatalf("van fix: %v", o)
+	for i, p := range []orb.Point{dest, orbgeo.PointAtBearingAndDistance(dest, 90, 3)} {
+		f = fixAt("van-1", i, p)
+		f.Agency = "outreach"
+		if o := m.Process(&f, f.T, nil); o != VanMoved {
+			t.Fatalf("van fix: %v", o)
+		}
 	}
-	rec := &recorder{}
+	rec := &recorder{m: m}
 	f = fixAt("car", 10, dest)
-	m.Process(&f, rec.emit)
+	rec.process(&f)
 	if rec.kinds() != "enter:f" {
 		t.Errorf("the zone did not move with the van: %s", rec.kinds())
 	}
 	// The van's position is saved, and a restarted monitor puts the zone back.
-	save, _ := m.TakeChanged()
+	var out Out
+	m.Flush(&out)
+	save := out.Save
 	m2 := newMonitor(t, []*site.Site{s})
-	m2.Restore(save)
-	rec2 := &recorder{}
+	m2.Restore(save, t0)
+	rec2 := &recorder{m: m2}
 	f = fixAt("car2", 10, dest)
-	m2.Process(&f, rec2.emit)
-	if save[0].Pseudonym != "van:van" || rec2.kinds() != "enter:f" {
+	rec2.process(&f)
+	vanSaved := false
+	for _, st := range save {
+		vanSaved = vanSaved || st.Pseudonym == "van:van"
+	}
+	if !vanSaved || rec2.kinds() != "enter:f" {
 		t.Errorf("van position not restored: %+v, %s", save, rec2.kinds())
 	}
 	f = fixAt("van-2", 20, c) // another device of the van's agency is an ordinary vehicle
 	f.Agency = "outreach"
-	if o := m.Process(&f, nil); o != Accepted {
+	if o := m.Process(&f, f.T, nil); o != Accepted {
 		t.Errorf("other device of the van's agency: %v", o)
 	}
 }
