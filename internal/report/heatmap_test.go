@@ -43,8 +43,8 @@ func TestBuild(t *testing.T) {
 		{Cell: monitor.Cell{Site: "insite", Zone: "vicinity", Week: "2026-W47", HourOfWeek: 34, CellLat: 492811, CellLon: -1231012}, CellValue: monitor.CellValue{Fixes: 1}},
 		{Cell: monitor.Cell{Site: "insite", Zone: "frontage", Week: "2026-W47", HourOfWeek: 10, CellLat: 492811, CellLon: -1231012}, CellValue: monitor.CellValue{Fixes: 4, StationaryS: 120}},
 	}
-	// Monday 10:30 PST = 18:30Z.
-	t1 := time.Date(2026, 11, 16, 18, 30, 0, 0, time.UTC)
+	// Monday 10:30 at the site (UTC-07:00 all year since 2026c).
+	t1 := time.Date(2026, 11, 16, 10, 30, 0, 0, s.Location)
 	evs := []event.Event{
 		{Visit: "a", Site: "insite", Zone: "vicinity", Kind: event.Enter, T: t1},
 		{Visit: "b", Site: "insite", Zone: "frontage", Kind: event.Enter, T: t1, Breach: true, Confirmed: true, Fixes: 2},
@@ -75,7 +75,7 @@ func TestBuildCountsOnlyConfirmedBreaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t1 := time.Date(2026, 11, 16, 18, 30, 0, 0, time.UTC)
+	t1 := time.Date(2026, 11, 16, 10, 30, 0, 0, sites[0].Location) // Monday 10:30 at the site
 	ev := func(visit string, kind event.Kind, min int, breach, confirmed bool, fixes int, interpolated bool) event.Event {
 		return event.Event{Visit: visit, Site: "insite", Zone: "frontage", Kind: kind, T: t1.Add(time.Duration(min) * time.Minute),
 			Breach: breach, Confirmed: confirmed, Fixes: fixes, Interpolated: interpolated}

@@ -28,7 +28,7 @@ func TestWeeklyReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Week 47: two entries, one visit with a breach (annotated); week 45: one entry.
-	mon := time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC) // Monday 10:00 PST
+	mon := time.Date(2026, 11, 16, 10, 0, 0, 0, sites[0].Location) // Monday 10:00 at the site
 	ev := func(id, visit, zone string, kind event.Kind, at time.Time, breach bool) event.Event {
 		return event.Event{ID: id, Visit: visit, Site: "insite", Zone: zone, Kind: kind, Device: "0123456789abcdef", Agency: "vpd",
 			T: at, DurationS: 95, StationaryS: 80, MinDistanceM: 6, InHours: true, Breach: breach, Confirmed: true, Fixes: 3,
@@ -98,7 +98,7 @@ func TestWeeklyReportEvidenceAndResumedVisits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mon := time.Date(2026, 11, 16, 18, 0, 0, 0, time.UTC)
+	mon := time.Date(2026, 11, 16, 10, 0, 0, 0, sites[0].Location)
 	n := 0
 	ev := func(visit string, kind event.Kind, min int, breach, confirmed bool, fixes int, interpolated bool) event.Event {
 		n++

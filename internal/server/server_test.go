@@ -500,9 +500,10 @@ func TestLiveWebSocket(t *testing.T) {
 	}
 	start := time.Now()
 	e.do("POST", "/api/v1/fixes", e.agency, strings.NewReader(e.fix("car-2", -20, 49.2712, -123.1057)))
-	// The outreach van moves: its site's new position goes out too.
+	// The outreach van moves: its site's new position goes out too. A van
+	// fix moves the zones once the next one has not contradicted it.
 	outreach, _, _ := auth.Create(context.Background(), e.db, "outreach vans", auth.Agency, "outreach")
-	e.do("POST", "/api/v1/fixes", outreach, strings.NewReader(e.fix("van-1", -15, 49.2801, -123.0901)))
+	e.do("POST", "/api/v1/fixes", outreach, strings.NewReader(e.fix("van-1", -15, 49.2801, -123.0901)+"\n"+e.fix("van-1", -10, 49.2802, -123.0901)))
 	gotEvent, gotPositions, gotVan := false, false, false
 	for !(gotEvent && gotPositions && gotVan) {
 		var m struct {
@@ -514,7 +515,7 @@ func TestLiveWebSocket(t *testing.T) {
 			}
 		}
 		if err := conn.ReadJSON(&m); err != nil {
-			t.Fatalf("after %v: %v", time.Since(start), err)
+			t.Fatalf("after %v (enter event %v, car position %v, van position %v): %v", time.Since(start), gotEvent, gotPositions, gotVan, err)
 		}
 		switch m.Type {
 		case "event":
