@@ -8,6 +8,7 @@ require (
 	github.com/paulmach/orb v0.14.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/schollz/progressbar/v3 v3.19.1
+	github.com/tidwall/geodesic v1.52.3
 	github.com/tidwall/rtree v1.10.0
 	github.com/valyala/fastjson v1.6.10
 	golang.org/x/term v0.47.0
