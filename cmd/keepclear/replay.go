@@ -13,6 +13,7 @@ import (
 	"github.com/keepclear/keepclear/internal/monitor"
 	"github.com/keepclear/keepclear/internal/replay"
 	"github.com/keepclear/keepclear/internal/site"
+	"github.com/keepclear/keepclear/internal/tzdb"
 	"golang.org/x/term"
 )
 
@@ -23,6 +24,8 @@ const defaultReplaySecret = "keepclear-replay"
 // detectionFlags registers the detection rule parameters on fs.
 func detectionFlags(fs *flag.FlagSet) *monitor.Config {
 	c := &monitor.Config{}
+	fs.Func("tzdata", "tz database for opening hours: embedded (IANA "+tzdb.Embedded().Version()+", the default: the same verdicts on every machine) or system (the host's)",
+		func(v string) error { return tzdb.Use(v) })
 	fs.StringVar(&c.Rotation, "rotation", "week", "pseudonym key period: week (ISO week) or day")
 	fs.DurationVar(&c.MaxGap, "max-gap", 30*time.Minute, "silence (arrival clock), or a gap between a device's fixes, that closes its visits with signal_lost")
 	fs.DurationVar(&c.SilentAfter, "silent-after", 5*time.Minute, "silence after which a vehicle in a zone is shown as silent on the live map")

@@ -26,6 +26,7 @@ import (
 	"github.com/keepclear/keepclear/internal/sim"
 	"github.com/keepclear/keepclear/internal/site"
 	"github.com/keepclear/keepclear/internal/store"
+	"github.com/keepclear/keepclear/internal/tzdb"
 	"github.com/keepclear/keepclear/web"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -122,7 +123,7 @@ func runServe(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	}
 	srv.OnShutdown(hub.Close)
 	url := "http://" + srv.Addr().String() + "/"
-	fmt.Fprintf(stdout, "keepclear %s serving %d sites on %s (%s)\n", version, len(sites), url, kind)
+	fmt.Fprintf(stdout, "keepclear %s serving %d sites on %s (%s; tz database %s)\n", version, len(sites), url, kind, tzdb.Default())
 	if len(states) > 0 {
 		fmt.Fprintf(stdout, "resuming %d devices with open visits\n", len(states))
 	}

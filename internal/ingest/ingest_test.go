@@ -67,7 +67,7 @@ func pipeline(t *testing.T, w Writer) *Pipeline {
 
 func fixAt(dev string, t time.Time, lat float64) feed.Fix {
 	f := feed.NewFix()
-	f.Device, f.Agency, f.T, f.Lat, f.Lon = dev, "vpd", t, lat, -123.1
+	f.Device, f.Agency, f.T, f.Lat, f.Lon, f.Acc = dev, "vpd", t, lat, -123.1, 5
 	return f
 }
 
