@@ -25,7 +25,7 @@ type passRef struct {
 func (m *Monitor) passes(w *world, d *device, prev fixRef, fx *fixCtx) {
 	var found []passRef
 	ix := w.index.Load()
-	searchSegment(ix, prev.p, fx.p, func(e *geo.Entry) bool {
+	ix.SearchSegment(prev.p, fx.p, func(e *geo.Entry) bool {
 		s := w.sites[e.ID]
 		si := int32(e.ID)
 		var da, db float64
@@ -42,7 +42,7 @@ func (m *Monitor) passes(w *world, d *device, prev fixRef, fx *fixCtx) {
 			if da <= r || db <= r {
 				continue // a fix is inside: the fixes themselves tell
 			}
-			in, out, minDist, ok := segmentPass(&e.Footprint, prev.p, fx.p, r)
+			in, out, minDist, ok := e.Footprint.SegmentPass(prev.p, fx.p, r)
 			if ok {
 				found = append(found, passRef{si, int32(zi), in, out, minDist})
 			}

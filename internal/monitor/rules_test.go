@@ -400,3 +400,81 @@ func TestMunichStationaryWithin20Percent(t *testing.T) {
 	}
 	_ = json.Valid
 }
+
+// Passes between fixes: a car sampled every 15 s that drives through a zone
+// neither fix is inside is counted, interpolated, never a breach.
+func TestPassBetweenFixes(t *testing.T) {
+	r := oneSite(t, `[{"name":"frontage","radius_m":30,"no_entry":true}]`)
+	west := orbgeo.PointAtBearingAndDistance(north(10), 270, 90) // 10 m north of the site, 90 m west
+	for i := 0; i < 4; i++ {
+		r.at("car", i*15, orbgeo.PointAtBearingAndDistance(west, 90, float64(i)*180), 5, -1) // 12 m/s
+	}
+	if r.kinds() != "enter:frontage exit:frontage" {
+		t.Fatalf("events: %s", r.kinds())
+	}
+	in, out := r.events[0], r.events[1]
+	for _, e := range r.events {
+		if !e.Interpolated || e.Confirmed || e.Breach || e.Fixes != 0 || e.Visit != in.Visit {
+			t.Errorf("%+v", e)
+		}
+	}
+	// Entering 90 - sqrt(30² - 10²) = 61.7 m along a 180 m, 15 s segment.
+	if d := in.T.Sub(t0).Seconds(); math.Abs(d-61.7/12) > 0.05 {
+		t.Errorf("enter at %v s", d)
+	}
+	if d := out.T.Sub(in.T).Seconds(); math.Abs(d-2*math.Sqrt(800)/12) > 0.05 {
+		t.Errorf("pass lasted %v s", d)
+	}
+	if math.Abs(out.MinDistanceM-10) > 0.2 || out.DurationS <= 4 {
+		t.Errorf("min distance %v duration %v", out.MinDistanceM, out.DurationS)
+	}
+	// More than PassMaxGap between the fixes: nothing is interpolated.
+	r = oneSite(t, `[{"name":"frontage","radius_m":30}]`)
+	r.at("car", 0, west, 5, -1)
+	r.at("car", 61, orbgeo.PointAtBearingAndDistance(west, 90, 180), 5, -1)
+	if len(r.events) != 0 {
+		t.Errorf("pass over a 61 s gap: %s", r.kinds())
+	}
+}
+
+// The real Munich drive sampled every 15 s (the same trip as
+// bmwcarit/barefoot's x0001-015): a 150 m zone centred between two samples
+// that are both outside it is counted as a pass.
+func TestMunich15sDriveByIsCounted(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "traces", "munich-drive.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fixes []feed.Fix
+	rd := feed.NewNDJSON(strings.NewReader(string(raw)), feed.Options{})
+	for i := 0; ; i++ {
+		f, err := rd.Next()
+		if err != nil {
+			break
+		}
+		if i%15 == 0 {
+			fixes = append(fixes, f)
+		}
+	}
+	// The fastest 15 s step of the trip.
+	best, bestD := 0, 0.0
+	for i := 1; i < len(fixes); i++ {
+		a, b := orb.Point{fixes[i-1].Lon, fixes[i-1].Lat}, orb.Point{fixes[i].Lon, fixes[i].Lat}
+		if d := orbgeo.Distance(a, b); d > bestD && d < 15*40 {
+			best, bestD = i, d
+		}
+	}
+	if bestD < 320 {
+		t.Fatalf("no 15 s step longer than 320 m (longest %v m)", bestD)
+	}
+	a, b := orb.Point{fixes[best-1].Lon, fixes[best-1].Lat}, orb.Point{fixes[best].Lon, fixes[best].Lat}
+	mid := orb.Point{(a[0] + b[0]) / 2, (a[1] + b[1]) / 2}
+	m := newMonitor(t, sitesJSON(t, pointSite("mid", mid, "24/7", `[{"name":"vicinity","radius_m":150}]`)))
+	rec := &recorder{m: m}
+	for i := range fixes {
+		rec.process(&fixes[i])
+	}
+	if rec.kinds() != "enter:vicinity exit:vicinity" || !rec.events[0].Interpolated {
+		t.Fatalf("15 s drive-by (%v m step): %s", bestD, rec.kinds())
+	}
+}
