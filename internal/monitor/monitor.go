@@ -91,7 +91,7 @@ func newWorld(sites []*site.Site) *world {
 	w := &world{sites: sites, vans: map[string]int{}, vanAgencies: map[string]bool{}}
 	entries := make([]geo.Entry, len(sites))
 	for i, s := range sites {
-		entries[i] = geo.Entry{ID: i, Footprint: s.Footprint, Reach: s.Reach(), Roaming: s.Kind == site.KindMobile}
+		entries[i] = geo.Entry{ID: i, Footprint: s.Footprint, Reach: s.Reach() + passSlack, Roaming: s.Kind == site.KindMobile}
 		if s.Kind == site.KindMobile {
 			w.vans[s.DeviceKey] = i
 			w.vanAgencies[s.Agency] = true
@@ -154,9 +154,11 @@ type Monitor struct {
 	out      *Out
 	scratch  Out
 	dirty    []*device
-	enters   []enterRef // reused by Process
-	vans     map[string]*vanState
-	cells    map[Cell]*CellValue
+	enters   []enterRef // reused by Process: zones the fix is inside
+	// passCands are zones near a fix that a short step may have crossed.
+	passCands []enterRef
+	vans      map[string]*vanState
+	cells     map[Cell]*CellValue
 	// dropLater are saved states to delete at the next Flush (a pseudonym
 	// that rotated).
 	dropLater []string
@@ -298,8 +300,17 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	}
 	d.ref, d.hasRef = fixRef{t, fx.p, acc}, true
 
-	if hadRef && t-prev.t <= m.cfg.PassMaxGap.Milliseconds() {
-		m.passes(w, d, prev, &fx)
+	// One index search finds the zones this fix is inside and, for a
+	// short step from the previous fix, the zones the step may have
+	// crossed; a longer step gets a search along its segment.
+	passOK := hadRef && t-prev.t <= m.cfg.PassMaxGap.Milliseconds()
+	seg := 0.0
+	if passOK {
+		seg = geo.LocalDistance(prev.p, fx.p)
+	}
+	m.scan(w, &fx, passOK && seg <= passSlack, seg)
+	if passOK {
+		m.passes(w, d, prev, &fx, seg)
 	}
 	inZone := false
 	if len(d.visits) > 0 {
@@ -359,19 +370,29 @@ func (m *Monitor) poorFix(w *world, k uint64, d *device, fx *fixCtx) {
 	m.settle(k, d)
 }
 
-// enter opens visits for the zones the good fix is inside and the device
-// has none in, in a stable order. It reports whether there was any.
-func (m *Monitor) enter(w *world, d *device, fx *fixCtx) bool {
-	m.enters = m.enters[:0]
+// scan searches the index once around a good fix: the zones it is inside
+// (m.enters) and, when short is set, the zones within seg of it that the
+// step from the previous fix may have crossed (m.passCands).
+func (m *Monitor) scan(w *world, fx *fixCtx, short bool, seg float64) {
+	m.enters, m.passCands = m.enters[:0], m.passCands[:0]
 	w.index.Load().Search(fx.p, func(e *geo.Entry, dist float64) bool {
 		s := w.sites[e.ID]
 		for zi := range s.Zones {
-			if dist <= s.Zones[zi].RadiusM && !d.hasVisit(int32(e.ID), int32(zi)) {
+			r := s.Zones[zi].RadiusM
+			switch {
+			case dist <= r:
 				m.enters = append(m.enters, enterRef{int32(e.ID), int32(zi), dist})
+			case short && dist <= r+seg:
+				m.passCands = append(m.passCands, enterRef{int32(e.ID), int32(zi), dist})
 			}
 		}
 		return true
 	})
+}
+
+// enter opens visits for the zones the good fix is inside and the device
+// has none in, in a stable order. It reports whether there was any.
+func (m *Monitor) enter(w *world, d *device, fx *fixCtx) bool {
 	if len(m.enters) == 0 {
 		return false
 	}
@@ -383,10 +404,14 @@ func (m *Monitor) enter(w *world, d *device, fx *fixCtx) bool {
 			return int(a.zi - b.zi)
 		})
 	}
+	opened := false
 	for _, e := range m.enters {
-		m.newVisit(w, d, e.si, e.zi, fx, e.dist)
+		if !d.hasVisit(e.si, e.zi) {
+			m.newVisit(w, d, e.si, e.zi, fx, e.dist)
+			opened = true
+		}
 	}
-	return true
+	return opened
 }
 
 func (d *device) hasVisit(si, zi int32) bool {

@@ -16,39 +16,49 @@ import (
 // interpolated: true, confirmed: false, fixes: 0 and min_distance_m from the
 // segment. A pass is never a breach and never counts toward repeat_pass.
 
+// passSlack is how far beyond its widest zone the index reaches for a site,
+// so that the one search a fix gets also finds the zones a step of up to
+// passSlack metres may have crossed (a zone crossed by the step is within
+// radius + step of its end). Longer steps get a search along the segment.
+const passSlack = 50.0
+
 type passRef struct {
 	si, zi  int32
 	in, out float64 // segment parameters
 	minDist float64
 }
 
-func (m *Monitor) passes(w *world, d *device, prev fixRef, fx *fixCtx) {
+// passes records the passes of the step from prev to the fix.
+func (m *Monitor) passes(w *world, d *device, prev fixRef, fx *fixCtx, seg float64) {
 	var found []passRef
 	ix := w.index.Load()
-	ix.SearchSegment(prev.p, fx.p, func(e *geo.Entry) bool {
-		s := w.sites[e.ID]
-		si := int32(e.ID)
-		var da, db float64
-		measured := false
-		for zi := range s.Zones {
-			r := s.Zones[zi].RadiusM
-			if d.hasVisit(si, int32(zi)) {
-				continue
-			}
-			if !measured {
-				da, db = e.Footprint.Distance(prev.p), e.Footprint.Distance(fx.p)
-				measured = true
-			}
-			if da <= r || db <= r {
-				continue // a fix is inside: the fixes themselves tell
-			}
-			in, out, minDist, ok := e.Footprint.SegmentPass(prev.p, fx.p, r)
-			if ok {
-				found = append(found, passRef{si, int32(zi), in, out, minDist})
-			}
+	try := func(e *geo.Entry, si, zi int32, db float64) {
+		r := w.sites[si].Zones[zi].RadiusM
+		if db <= r || d.hasVisit(si, zi) {
+			return // the fix is inside, or the zone has a visit: the fixes tell
 		}
-		return true
-	})
+		da := e.Footprint.Distance(prev.p)
+		if da <= r || seg < da+db-2*r {
+			return // inside at the start, or too short to reach the zone from either end
+		}
+		if in, out, minDist, ok := e.Footprint.SegmentPass(prev.p, fx.p, r); ok {
+			found = append(found, passRef{si, zi, in, out, minDist})
+		}
+	}
+	if seg <= passSlack {
+		for _, c := range m.passCands {
+			try(ix.Entry(int(c.si)), c.si, c.zi, c.dist)
+		}
+	} else {
+		ix.SearchSegment(prev.p, fx.p, func(e *geo.Entry) bool {
+			s := w.sites[e.ID]
+			db := e.Footprint.Distance(fx.p)
+			for zi := range s.Zones {
+				try(e, int32(e.ID), int32(zi), db)
+			}
+			return true
+		})
+	}
 	if len(found) == 0 {
 		return
 	}
@@ -79,7 +89,7 @@ func (m *Monitor) passes(w *world, d *device, prev fixRef, fx *fixCtx) {
 		}
 		ps := m.pseudonymAt(d, fx)
 		v := &visit{id: visitID(ps, s.ID, s.Zones[f.zi].Name, tIn), pseud: ps, site: s, siteIdx: f.si, zoneIdx: f.zi,
-			enterT: tIn, lastT: tOut, minDist: f.minDist, enterP: pIn, inP: pOut, enterSent: true}
+			enterT: tIn, lastT: tOut, minDist: f.minDist, enterDist: f.minDist, enterP: pIn, inP: pOut, enterSent: true}
 		m.emitPass(d, v, event.Enter, tIn, pIn)
 		m.emitPass(d, v, event.Exit, tOut, pOut)
 	}

@@ -38,6 +38,7 @@ type VisitState struct {
 	FarT      int64   `json:"far_ms,omitempty"`
 	StillMs   int64   `json:"still_ms"`
 	MinDist   float64 `json:"min_distance_m"`
+	EnterDist float64 `json:"enter_distance_m"`
 	EnterLat  float64 `json:"enter_lat"`
 	EnterLon  float64 `json:"enter_lon"`
 	InLat     float64 `json:"in_lat"`
@@ -112,7 +113,7 @@ func (m *Monitor) state(d *device) DeviceState {
 			ID: v.id, Device: v.pseud, Site: v.site.ID, Zone: v.zone().Name, Phase: v.phase.String(),
 			Confirmed: v.confirmed, EnterSent: v.enterSent, DwellSent: v.dwellSent, Breach: v.breach,
 			Seq: v.seq, Fixes: v.fixes, FarN: v.farN, EnterT: v.enterT, LastT: v.lastT, FarT: v.farT,
-			StillMs: v.stillMs, MinDist: v.minDist,
+			StillMs: v.stillMs, MinDist: v.minDist, EnterDist: v.enterDist,
 			EnterLat: v.enterP[1], EnterLon: v.enterP[0], InLat: v.inP[1], InLon: v.inP[0],
 		})
 	}
@@ -194,7 +195,7 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 				id: vs.ID, pseud: vs.Device, site: st, siteIdx: si, zoneIdx: zi, phase: ph,
 				confirmed: vs.Confirmed, enterSent: vs.EnterSent, dwellSent: vs.DwellSent, breach: vs.Breach,
 				seq: vs.Seq, fixes: vs.Fixes, farN: vs.FarN, enterT: vs.EnterT, lastT: vs.LastT, farT: vs.FarT,
-				stillMs: vs.StillMs, minDist: vs.MinDist,
+				stillMs: vs.StillMs, minDist: vs.MinDist, enterDist: vs.EnterDist,
 				enterP: orb.Point{vs.EnterLon, vs.EnterLat}, inP: orb.Point{vs.InLon, vs.InLat},
 			})
 		}

@@ -63,6 +63,7 @@ type visit struct {
 	farT      int64 // the first fix beyond the band
 	stillMs   int64
 	minDist   float64
+	enterDist float64   // distance of the entering fix
 	enterP    orb.Point // the entering fix
 	inP       orb.Point // the last fix inside the zone
 }
@@ -93,7 +94,7 @@ func (m *Monitor) newVisit(w *world, d *device, si, zi int32, fx *fixCtx, dist f
 	ps := m.pseudonymAt(d, fx)
 	v := &visit{
 		id: visitID(ps, s.ID, z.Name, fx.t), pseud: ps, site: s, siteIdx: si, zoneIdx: zi,
-		enterT: fx.t, lastT: fx.t, minDist: dist, enterP: fx.p, inP: fx.p, fixes: 1,
+		enterT: fx.t, lastT: fx.t, minDist: dist, enterDist: dist, enterP: fx.p, inP: fx.p, fixes: 1,
 	}
 	d.visits = append(d.visits, v)
 	if fx.acc > 0 && dist+fx.acc <= z.RadiusM {
@@ -109,6 +110,15 @@ func (m *Monitor) onFix(w *world, d *device, v *visit, fx *fixCtx) bool {
 	z := v.zone()
 	dist := m.distance(w, v.siteIdx, fx.p)
 	band := z.RadiusM + math.Max(fx.acc, m.cfg.ExitMargin)
+	// Stationary time counts while the still run's centre is inside the
+	// zone, wherever this one fix fell (a still receiver wanders).
+	var credit int64
+	if fx.good && fx.stillOK && fx.stillMs > 0 {
+		credit = min(fx.stillMs, fx.t-v.enterT) // a stay may have begun before the visit
+		if credit > 0 && m.distance(w, v.siteIdx, fx.centre) > z.RadiusM {
+			credit = 0 // stationary, but in the exit band, not in the zone
+		}
+	}
 	if dist > band {
 		// Beyond the band: the exit is pending until it has lasted.
 		if v.phase != phaseExitPending {
@@ -119,16 +129,13 @@ func (m *Monitor) onFix(w *world, d *device, v *visit, fx *fixCtx) bool {
 			m.emit(d, v, event.Exit, v.farT, v.inP, v.breach)
 			return false
 		}
+		m.creditStill(d, v, fx, credit)
 		return true
 	}
 	if !fx.good {
 		return true // a poor fix near the zone proves nothing either way
 	}
 	v.phase, v.farN, v.lastT = phaseInside, 0, fx.t
-	credit := min(fx.stillMs, fx.t-v.enterT) // a stay may have begun before the visit
-	if fx.stillOK && credit > 0 && m.distance(w, v.siteIdx, fx.centre) > z.RadiusM {
-		credit = 0 // stationary, but in the exit band, not in the zone
-	}
 	if dist <= z.RadiusM {
 		v.fixes++
 		v.inP = fx.p
@@ -141,11 +148,15 @@ func (m *Monitor) onFix(w *world, d *device, v *visit, fx *fixCtx) bool {
 		}
 		m.aggregate(v, fx.p, fx.tt, credit)
 	}
+	m.creditStill(d, v, fx, credit)
+	return true
+}
+
+func (m *Monitor) creditStill(d *device, v *visit, fx *fixCtx, credit int64) {
 	if credit > 0 {
 		v.stillMs += credit
 		m.checkDwell(d, v, fx)
 	}
-	return true
 }
 
 // checkDwell emits the visit's dwell when its stationary time has just
@@ -196,7 +207,12 @@ func (m *Monitor) flushEnter(d *device, v *visit) {
 	}
 	v.enterSent = true
 	breach := v.confirmed && v.zone().NoEntry && m.applies(v, time.UnixMilli(v.enterT))
+	// An enter says what was so at the entering fix (distance, no
+	// stationary time yet), with the evidence known when it goes out.
+	still, minDist := v.stillMs, v.minDist
+	v.stillMs, v.minDist = 0, v.enterDist
 	m.emitAt(d, v, event.Enter, v.enterT, v.enterP, breach, v.enterT)
+	v.stillMs, v.minDist = still, minDist
 }
 
 // countEntry counts a confirmed entry toward repeat_pass: the Nth confirmed

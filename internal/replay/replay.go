@@ -220,24 +220,23 @@ func (s *source) advance(rep *reporter) {
 	if s.rd == nil {
 		return
 	}
-	var re *feed.RecordError
 	for {
 		f, err := s.rd.Next()
+		if err == nil {
+			s.fix, s.ok = f, true
+			return
+		}
 		if err == io.EOF {
 			s.rd = nil
 			return
 		}
-		if errors.As(err, &re) {
+		if re := (*feed.RecordError)(nil); errors.As(err, &re) {
 			rep.bad(s.in.Name, re)
 			continue
 		}
-		if err != nil {
-			rep.sum.Unreadable = append(rep.sum.Unreadable, s.in.Name)
-			fmt.Fprintf(rep.log, "%s: read failed: %v\n", s.in.Name, err)
-			s.rd = nil
-			return
-		}
-		s.fix, s.ok = f, true
+		rep.sum.Unreadable = append(rep.sum.Unreadable, s.in.Name)
+		fmt.Fprintf(rep.log, "%s: read failed: %v\n", s.in.Name, err)
+		s.rd = nil
 		return
 	}
 }
