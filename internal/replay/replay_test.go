@@ -101,3 +101,67 @@ func BenchmarkEngine(b *testing.B) {
 	b.ReportMetric(float64(b.N*fixes)/b.Elapsed().Seconds(), "fixes/s")
 	b.ReportMetric(float64(events)/float64(b.N), "events/run")
 }
+
+// The input clock is the lower median of recent records: one record dated
+// in the future, or one straggler from the past, cannot move it; a feed
+// that moves as a whole moves it.
+func TestInputClockOneRecordCannotMoveIt(t *testing.T) {
+	var c inputClock
+	base := int64(1_700_000_000_000)
+	for i := 0; i < 40; i++ {
+		c.add(base + int64(i)*1000)
+	}
+	before := c.now
+	if got := c.add(base + 3*24*3600*1000); got > before+1000 {
+		t.Errorf("a record 3 days ahead moved the clock from %d to %d", before, got)
+	}
+	if got := c.add(base - 3600*1000); got < before-1000 {
+		t.Errorf("a straggler moved the clock back from %d to %d", before, got)
+	}
+	for i := 40; i < 80; i++ {
+		c.add(base + int64(i)*1000)
+	}
+	if c.now < base+60*1000 {
+		t.Errorf("the feed moved on but the clock stayed at %d", c.now-base)
+	}
+}
+
+// Several inputs are merged by time (each in its own order): a van's own
+// file and the cars' file give the events of the two merged by hand.
+func TestInputsMergedByTime(t *testing.T) {
+	ss, err := site.Load(strings.NewReader(`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[-123.1,49.28]},"properties":{"id":"a","name":"A","kind":"sis","opening_hours":"24/7","timezone":"UTC","zones":[{"name":"f","radius_m":30}]}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one, two, both bytes.Buffer
+	t0 := time.Date(2026, 11, 16, 15, 0, 0, 0, time.UTC)
+	for i := 0; i < 600; i++ {
+		line := func(dev string, lat float64) string {
+			return fmt.Sprintf(`{"device":%q,"agency":"x","t":"%s","lat":%v,"lon":-123.1,"acc":5}`+"\n", dev, t0.Add(time.Duration(i)*5*time.Second).Format(time.RFC3339), lat)
+		}
+		// car-a sits in the zone for 25 min, silent from minute 5 to 45 in
+		// its own file; car-b keeps reporting in the other file.
+		if i < 60 || i > 540 {
+			one.WriteString(line("car-a", 49.28))
+			both.WriteString(line("car-a", 49.28))
+		}
+		two.WriteString(line("car-b", 49.29))
+		both.WriteString(line("car-b", 49.29))
+	}
+	runOn := func(ins ...Input) string {
+		m, _ := monitor.New(monitor.Config{Secret: []byte("s")}, ss)
+		var out bytes.Buffer
+		if _, err := Run(m, ins, Options{}, &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		return out.String()
+	}
+	merged := runOn(bytesInput(both.Bytes()))
+	split := runOn(bytesInput(one.Bytes()), bytesInput(two.Bytes()))
+	if merged != split {
+		t.Errorf("two files:\n%s\none merged file:\n%s", split, merged)
+	}
+	if !strings.Contains(merged, `"kind":"signal_lost"`) {
+		t.Errorf("car-a's 40-minute silence (other devices heard) did not close its visit:\n%s", merged)
+	}
+}
