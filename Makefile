@@ -64,6 +64,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1 -count 3 ./geo ./internal/feed ./internal/replay
 	$(GO) test -run '^$$' -bench DeviceState -benchtime 1x -cpu 1 ./internal/monitor
+	$(GO) test -run '^$$' -bench ReplayProcess -benchtime 3x ./cmd/keepclear
 
 lint:
 	$(GO) vet ./...

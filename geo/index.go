@@ -42,7 +42,8 @@ type Index struct {
 	cells   []cellSlot
 	items   []int32
 	useGrid bool
-	byID    map[int]int32 // static entry position by ID
+	byID    map[int]int32 // static entry position by ID, for IDs outside idPos
+	idPos   []int32       // static entry position + 1 by ID, for small IDs (0: none)
 }
 
 type cellSlot struct {
@@ -92,7 +93,14 @@ func NewIndex(entries []Entry) *Index {
 		}
 		i := int32(len(ix.static))
 		ix.static = append(ix.static, e)
-		ix.byID[e.ID] = i
+		if e.ID >= 0 && e.ID < 1<<20 {
+			for len(ix.idPos) <= e.ID {
+				ix.idPos = append(ix.idPos, 0)
+			}
+			ix.idPos[e.ID] = i + 1
+		} else {
+			ix.byID[e.ID] = i
+		}
 		bs := e.Footprint.Bounds(e.Reach)
 		ix.boxes = append(ix.boxes, bs)
 		for _, b := range bs {
@@ -366,6 +374,12 @@ func (ix *Index) Entry(id int) *Entry {
 		if ix.roaming[i].ID == id {
 			return &ix.roaming[i]
 		}
+	}
+	if id >= 0 && id < len(ix.idPos) {
+		if i := ix.idPos[id]; i > 0 {
+			return &ix.static[i-1]
+		}
+		return nil
 	}
 	if i, ok := ix.byID[id]; ok {
 		return &ix.static[i]

@@ -37,7 +37,7 @@ var (
 )
 
 // buildBinary builds keepclear once for the tests that run the real binary.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "keepclear-bin-")

@@ -116,6 +116,7 @@ type device struct {
 	jump    fixRef // a dropped jump, to tell a spike from a real discontinuity
 	hasJump bool
 	silent  bool // reported silent on the live map
+	inOpen  bool // in Monitor.open
 	dirty   bool // state changed since the last Flush
 	saved   bool // a state is persisted for it
 	still   stillState
@@ -289,13 +290,19 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 		m.poorFix(w, k, d, &fx)
 		return Accepted
 	}
-	if d.hasRef && m.isJump(d, &fx) {
-		return Jump
+	// The step from the last good fix: for the jump test, stillness and
+	// passes alike.
+	dRef := 0.0
+	if d.hasRef {
+		dRef = geo.LocalDistance(d.ref.p, fx.p)
+		if m.isJump(d, &fx, dRef) {
+			return Jump
+		}
 	}
 	d.lastT = t
 	prev, hadRef := d.ref, d.hasRef
 	if hadRef {
-		fx.stillMs = d.still.update(&m.cfg, prev, fixRef{t, fx.p, acc}, f.Speed)
+		fx.stillMs = d.still.update(&m.cfg, prev, fixRef{t, fx.p, acc}, f.Speed, dRef)
 		fx.centre, fx.stillOK = d.still.centre, d.still.runN > 0
 	}
 	d.ref, d.hasRef = fixRef{t, fx.p, acc}, true
@@ -304,10 +311,7 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	// short step from the previous fix, the zones the step may have
 	// crossed; a longer step gets a search along its segment.
 	passOK := hadRef && t-prev.t <= m.cfg.PassMaxGap.Milliseconds()
-	seg := 0.0
-	if passOK {
-		seg = geo.LocalDistance(prev.p, fx.p)
-	}
+	seg := dRef
 	m.scan(w, &fx, passOK && seg <= passSlack, seg)
 	if passOK {
 		m.passes(w, d, prev, &fx, seg)
@@ -425,10 +429,13 @@ func (d *device) hasVisit(si, zi int32) bool {
 
 // settle keeps the open set and the persisted state in step with d.
 func (m *Monitor) settle(k uint64, d *device) {
-	if d.hasState() {
-		m.open[k] = d
-	} else {
-		delete(m.open, k)
+	if has := d.hasState(); has != d.inOpen {
+		if has {
+			m.open[k] = d
+		} else {
+			delete(m.open, k)
+		}
+		d.inOpen = has
 	}
 	if d.hasState() || d.saved {
 		m.markDirty(d)
@@ -477,16 +484,16 @@ func (m *Monitor) closeAll(d *device, resumable bool) {
 // impossible beyond both fixes' accuracies. A jump confirmed by the next
 // fix (the track carries on from the new place) is a discontinuity, not a
 // spike: accepted, and the track starts afresh from it.
-func (m *Monitor) isJump(d *device, fx *fixCtx) bool {
-	plausible := func(a fixRef) bool {
+func (m *Monitor) isJump(d *device, fx *fixCtx, dRef float64) bool {
+	plausible := func(a fixRef, dist float64) bool {
 		dt := float64(fx.t-a.t) / 1000
-		return geo.LocalDistance(a.p, fx.p)-a.acc-fx.acc <= m.cfg.MaxSpeed*dt
+		return dist-a.acc-fx.acc <= m.cfg.MaxSpeed*dt
 	}
-	if plausible(d.ref) {
+	if plausible(d.ref, dRef) {
 		d.hasJump = false
 		return false
 	}
-	if d.hasJump && fx.t > d.jump.t && plausible(d.jump) {
+	if d.hasJump && fx.t > d.jump.t && plausible(d.jump, geo.LocalDistance(d.jump.p, fx.p)) {
 		d.hasJump = false
 		d.still.reset()
 		d.hasRef = false

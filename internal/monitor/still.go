@@ -64,17 +64,16 @@ type fixRef struct {
 
 // update judges the interval from prev to cur and returns the stationary
 // time to credit (ms; 0 when moving).
-func (s *stillState) update(cfg *Config, prev, cur fixRef, speed float64) int64 {
+func (s *stillState) update(cfg *Config, prev, cur fixRef, speed, dPrev float64) int64 {
 	dt := cur.t - prev.t
 	var still bool
 	switch {
 	case dt > cfg.HeartbeatAfter.Milliseconds():
-		still = dt <= cfg.MaxGap.Milliseconds() &&
-			geo.LocalDistance(prev.p, cur.p) <= math.Max(prev.acc+cur.acc, cfg.HeartbeatRadius)
+		still = dt <= cfg.MaxGap.Milliseconds() && dPrev <= math.Max(prev.acc+cur.acc, cfg.HeartbeatRadius)
 	case speed >= 0:
 		still = speed < cfg.StillSpeed
 	default:
-		ref := prev
+		ref, dist := prev, dPrev
 		allow := prev.acc + cur.acc
 		need := int64(allow * windowPerM)
 		if dt < need {
@@ -90,6 +89,7 @@ func (s *stillState) update(cfg *Config, prev, cur fixRef, speed float64) int64 
 				}
 			}
 			allow = ref.acc + cur.acc
+			dist = geo.LocalDistance(ref.p, cur.p)
 		}
 		age := float64(cur.t-ref.t) / 1000
 		limit := cfg.StillSpeed
@@ -99,7 +99,7 @@ func (s *stillState) update(cfg *Config, prev, cur fixRef, speed float64) int64 
 			// one that moves at half the threshold is already rolling.
 			limit /= 2
 		}
-		still = geo.LocalDistance(ref.p, cur.p)-allow <= limit*age
+		still = dist-allow <= limit*age
 	}
 	s.addAnchor(cur)
 	if !still {
