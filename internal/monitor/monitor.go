@@ -112,24 +112,45 @@ type device struct {
 	lastT   int64 // ms of the last fix past the order filter; 0 = none yet
 	heardAt int64 // arrival clock (ms) when it was last heard from
 	ref     fixRef
-	hasRef  bool   // ref is the last good accepted fix
-	jump    fixRef // a dropped jump, to tell a spike from a real discontinuity
-	hasJump bool
-	silent  bool // reported silent on the live map
-	inOpen  bool // in Monitor.open
-	dirty   bool // state changed since the last Flush
-	saved   bool // a state is persisted for it
+	hasRef  bool    // ref is the last good accepted fix
+	jump    *fixRef // a dropped jump, to tell a spike from a real discontinuity
+	silent  bool    // reported silent on the live map
+	inOpen  bool    // in Monitor.open
+	dirty   bool    // state changed since the last Flush
+	saved   bool    // a state is persisted for it
 	still   stillState
 	pseud   string // pseudonym for period
 	period  int64
 	agency  string // interned
 	visits  []*visit
-	passes  []pass
+	ent     *entryLog // confirmed entries that still count toward repeat_pass
+}
+
+// entryLog holds a device's recent confirmed entries; most devices have
+// none, so it lives behind a pointer (state per device stays small).
+type entryLog struct{ list []pass }
+
+func (d *device) entries() []pass {
+	if d.ent == nil {
+		return nil
+	}
+	return d.ent.list
+}
+
+func (d *device) setEntries(l []pass) {
+	switch {
+	case len(l) == 0:
+		d.ent = nil
+	case d.ent == nil:
+		d.ent = &entryLog{l}
+	default:
+		d.ent.list = l
+	}
 }
 
 // hasState reports whether the device holds anything worth keeping across
 // a restart or a Forget.
-func (d *device) hasState() bool { return len(d.visits) > 0 || len(d.passes) > 0 }
+func (d *device) hasState() bool { return len(d.visits) > 0 || d.ent != nil }
 
 func (d *device) activeVisits() int {
 	n := 0
@@ -269,14 +290,14 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 			return Duplicate
 		}
 	}
-	if len(d.passes) > 0 && m.pseud.Period(f.T) != d.period {
-		d.passes = nil // nothing of one period is carried into the next
+	if d.ent != nil && m.pseud.Period(f.T) != d.period {
+		d.ent = nil // nothing of one period is carried into the next
 	}
 	// A gap longer than MaxGap in the device's own time closes its visits.
 	if d.lastT != 0 && t-d.lastT > m.cfg.MaxGap.Milliseconds() {
 		m.closeAll(d, false)
 		d.still.reset()
-		d.hasRef, d.hasJump = false, false
+		d.hasRef, d.jump = false, nil
 	}
 	acc := f.Acc
 	if acc < 0 {
@@ -303,7 +324,7 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	prev, hadRef := d.ref, d.hasRef
 	if hadRef {
 		fx.stillMs = d.still.update(&m.cfg, prev, fixRef{t, fx.p, acc}, f.Speed, dRef)
-		fx.centre, fx.stillOK = d.still.centre, d.still.runN > 0
+		fx.centre, fx.stillOK = d.still.centreP(), d.still.runN > 0
 	}
 	d.ref, d.hasRef = fixRef{t, fx.p, acc}, true
 
@@ -490,16 +511,16 @@ func (m *Monitor) isJump(d *device, fx *fixCtx, dRef float64) bool {
 		return dist-a.acc-fx.acc <= m.cfg.MaxSpeed*dt
 	}
 	if plausible(d.ref, dRef) {
-		d.hasJump = false
+		d.jump = nil
 		return false
 	}
-	if d.hasJump && fx.t > d.jump.t && plausible(d.jump, geo.LocalDistance(d.jump.p, fx.p)) {
-		d.hasJump = false
+	if d.jump != nil && fx.t > d.jump.t && plausible(*d.jump, geo.LocalDistance(d.jump.p, fx.p)) {
+		d.jump = nil
 		d.still.reset()
 		d.hasRef = false
 		return false
 	}
-	d.jump, d.hasJump = fixRef{fx.t, fx.p, fx.acc}, true
+	d.jump = &fixRef{fx.t, fx.p, fx.acc}
 	return true
 }
 
@@ -700,7 +721,7 @@ func (m *Monitor) Forget(before time.Time, limit int) int {
 		if d.saved {
 			// Its entries toward repeat_pass have long expired: delete the
 			// saved state at the next Flush, and the device after it.
-			d.passes = nil
+			d.ent = nil
 			m.markDirty(d)
 			continue
 		}

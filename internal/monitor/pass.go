@@ -20,7 +20,7 @@ import (
 // so that the one search a fix gets also finds the zones a step of up to
 // passSlack metres may have crossed (a zone crossed by the step is within
 // radius + step of its end). Longer steps get a search along the segment.
-const passSlack = 50.0
+const passSlack = 30.0
 
 type passRef struct {
 	si, zi  int32

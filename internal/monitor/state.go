@@ -98,15 +98,15 @@ func (m *Monitor) state(d *device) DeviceState {
 		s.Ref = &PointState{d.ref.t, d.ref.p[1], d.ref.p[0], d.ref.acc}
 	}
 	for _, a := range d.still.anchors[:d.still.n] {
-		if !m.insideAny(w, d, a.p) {
+		if !m.insideAny(w, d, a.point()) {
 			s.Anchors = nil // a gap in the anchors would change the window
 			break
 		}
-		s.Anchors = append(s.Anchors, PointState{a.t, a.p[1], a.p[0], float64(a.acc)})
+		s.Anchors = append(s.Anchors, PointState{a.t, float64(a.lat), float64(a.lon), float64(a.acc)})
 	}
-	if d.still.runN > 0 && m.insideAny(w, d, d.still.centre) {
+	if c := d.still.centreP(); d.still.runN > 0 && m.insideAny(w, d, c) {
 		s.StillN = d.still.runN
-		s.Centre = &PointState{Lat: d.still.centre[1], Lon: d.still.centre[0]}
+		s.Centre = &PointState{Lat: c[1], Lon: c[0]}
 	}
 	for _, v := range d.visits {
 		s.Visits = append(s.Visits, VisitState{
@@ -117,7 +117,7 @@ func (m *Monitor) state(d *device) DeviceState {
 			EnterLat: v.enterP[1], EnterLon: v.enterP[0], InLat: v.inP[1], InLon: v.inP[0],
 		})
 	}
-	for _, p := range d.passes {
+	for _, p := range d.entries() {
 		s.Passes = append(s.Passes, PassState{p.site, p.zone, p.t})
 	}
 	return s
@@ -173,12 +173,13 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 		}
 		for _, a := range s.Anchors {
 			if int(d.still.n) < numAnchors {
-				d.still.anchors[d.still.n] = anchor{a.T, orb.Point{a.Lon, a.Lat}, float32(a.Acc)}
+				d.still.anchors[d.still.n] = newAnchor(fixRef{a.T, orb.Point{a.Lon, a.Lat}, a.Acc})
 				d.still.n++
 			}
 		}
 		if s.Centre != nil {
-			d.still.runN, d.still.centre = s.StillN, orb.Point{s.Centre.Lon, s.Centre.Lat}
+			d.still.runN = s.StillN
+			d.still.setCentre(orb.Point{s.Centre.Lon, s.Centre.Lat})
 		}
 		for _, vs := range s.Visits {
 			si, zi, st := w.find(vs.Site, vs.Zone)
@@ -199,9 +200,11 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 				enterP: orb.Point{vs.EnterLon, vs.EnterLat}, inP: orb.Point{vs.InLon, vs.InLat},
 			})
 		}
+		var list []pass
 		for _, p := range s.Passes {
-			d.passes = append(d.passes, pass{site: p.Site, zone: p.Zone, t: p.T})
+			list = append(list, pass{site: p.Site, zone: p.Zone, t: p.T})
 		}
+		d.setEntries(list)
 		m.restored[s.Pseudonym] = d
 	}
 }

@@ -41,11 +41,19 @@ const (
 	windowPerM  = 3_000  // ms of window per metre of accuracy allowance
 )
 
+// anchor is an earlier fix kept as a window reference. Positions are
+// float32 (about 0.5 m at these longitudes): ample for windows of 25 s and
+// more, and it keeps the state per device small.
 type anchor struct {
-	t   int64
-	p   orb.Point
-	acc float32
+	t             int64
+	lon, lat, acc float32
 }
+
+func newAnchor(f fixRef) anchor {
+	return anchor{f.t, float32(f.p[0]), float32(f.p[1]), float32(f.acc)}
+}
+
+func (a *anchor) point() orb.Point { return orb.Point{float64(a.lon), float64(a.lat)} }
 
 type stillState struct {
 	anchors [numAnchors]anchor // oldest first; n used
@@ -53,6 +61,10 @@ type stillState struct {
 	runN    int32     // fixes in the current still run; 0 = moving
 	centre  orb.Point // running mean of the still run's fixes
 }
+
+func (s *stillState) centreP() orb.Point { return s.centre }
+
+func (s *stillState) setCentre(p orb.Point) { s.centre = p }
 
 // fixRef is a fix kept as a reference: for the jump test, the stationary
 // estimator and passes between fixes.
@@ -83,7 +95,7 @@ func (s *stillState) update(cfg *Config, prev, cur fixRef, speed, dPrev float64)
 				if cur.t-a.t > cfg.MaxGap.Milliseconds() {
 					break
 				}
-				ref = fixRef{a.t, a.p, float64(a.acc)}
+				ref = fixRef{a.t, a.point(), float64(a.acc)}
 				if cur.t-a.t >= need {
 					break
 				}
@@ -106,12 +118,15 @@ func (s *stillState) update(cfg *Config, prev, cur fixRef, speed, dPrev float64)
 		s.runN = 0
 		return 0
 	}
+	c := prev.p
 	if s.runN == 0 {
-		s.centre, s.runN = prev.p, 1
+		s.runN = 1
+	} else {
+		c = s.centreP()
 	}
 	s.runN++
 	w := 1 / float64(s.runN)
-	s.centre = orb.Point{s.centre[0] + geo.WrapLon(cur.p[0]-s.centre[0])*w, s.centre[1] + (cur.p[1]-s.centre[1])*w}
+	s.setCentre(orb.Point{c[0] + geo.WrapLon(cur.p[0]-c[0])*w, c[1] + (cur.p[1]-c[1])*w})
 	return dt
 }
 
@@ -123,7 +138,7 @@ func (s *stillState) addAnchor(cur fixRef) {
 		copy(s.anchors[:], s.anchors[1:])
 		s.n--
 	}
-	s.anchors[s.n] = anchor{cur.t, cur.p, float32(cur.acc)}
+	s.anchors[s.n] = newAnchor(cur)
 	s.n++
 }
 

@@ -224,9 +224,10 @@ func (m *Monitor) countEntry(d *device, v *visit) {
 	t := v.enterT
 	cut := t - m.cfg.RepeatWindow.Milliseconds()
 	zn := v.zone().Name
-	kept := d.passes[:0]
+	list := d.entries()
+	kept := list[:0]
 	count := 1
-	for _, ps := range d.passes {
+	for _, ps := range list {
 		if ps.t < cut {
 			continue
 		}
@@ -235,18 +236,19 @@ func (m *Monitor) countEntry(d *device, v *visit) {
 			count++
 		}
 	}
-	d.passes = append(kept, pass{site: v.site.ID, zone: zn, t: t})
+	list = append(kept, pass{site: v.site.ID, zone: zn, t: t})
+	d.setEntries(list)
 	if count < m.cfg.RepeatCount {
 		return
 	}
 	m.emitAt(d, v, event.RepeatPass, t, v.enterP, false, t)
-	kept = d.passes[:0]
-	for _, ps := range d.passes {
+	kept = list[:0]
+	for _, ps := range list {
 		if ps.site != v.site.ID || ps.zone != zn {
 			kept = append(kept, ps)
 		}
 	}
-	d.passes = kept
+	d.setEntries(kept)
 }
 
 // loseSignal closes an open visit because its device fell silent. A
