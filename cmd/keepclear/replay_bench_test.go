@@ -23,6 +23,9 @@ func BenchmarkReplayProcess(b *testing.B) {
 	const fixes, vehicles = 400_000, 10_000
 	bin := buildBinary(b)
 	dir := b.TempDir()
+	if d := os.Getenv("KEEPCLEAR_BENCH_DIR"); d != "" {
+		dir = d // keep the inputs, to profile the process by hand
+	}
 	sites := filepath.Join(dir, "sites.geojson")
 	if err := os.WriteFile(sites, []byte(sim.BenchSitesGeoJSON(1000, 10000, 1)), 0o644); err != nil {
 		b.Fatal(err)

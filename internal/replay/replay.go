@@ -134,7 +134,7 @@ func Run(m *monitor.Monitor, inputs []Input, opt Options, out, log io.Writer) (*
 			fmt.Fprintf(log, "%s: cannot read: %v\n", in.Name, err)
 			continue
 		}
-		srcs = append(srcs, &source{in: in, rc: rc, rd: rd})
+		srcs = append(srcs, newSource(in, rc, rd))
 	}
 	rep := &reporter{sum: sum, log: log, max: opt.MaxReported}
 	for _, s := range srcs {
@@ -205,39 +205,91 @@ func unwrapPath(err error) error {
 	return err
 }
 
-// source is one input being read, with its next record.
+// source is one input being read, with its next record. Each input is
+// decoded on a goroutine of its own, a batch of records at a time, so that
+// decoding and detection overlap on two cores; the records still reach the
+// monitor one by one in the input's order, so the output is the same.
 type source struct {
-	in  Input
-	rc  io.ReadCloser
-	rd  feed.Reader
-	fix feed.Fix
-	ok  bool // fix holds the next record
+	in   Input
+	rc   io.ReadCloser
+	ch   chan []item // decoded batches, in order; closed at the end
+	free chan []item // batches handed back for reuse
+	buf  []item
+	pos  int
+	fix  feed.Fix
+	ok   bool // fix holds the next record
 }
 
-// advance reads the next good record, reporting bad ones.
+// item is a decoded record, or the error reading it.
+type item struct {
+	fix feed.Fix
+	err error
+}
+
+const batchLen = 256
+
+func newSource(in Input, rc io.ReadCloser, rd feed.Reader) *source {
+	s := &source{in: in, rc: rc, ch: make(chan []item, 4), free: make(chan []item, 6)}
+	go func() {
+		defer close(s.ch)
+		batch := make([]item, 0, batchLen)
+		for {
+			f, err := rd.Next()
+			if err == io.EOF {
+				break
+			}
+			batch = append(batch, item{f, err})
+			var re *feed.RecordError
+			if err != nil && !errors.As(err, &re) {
+				break // the input cannot be read on: the error ends it
+			}
+			if len(batch) == batchLen {
+				s.ch <- batch
+				select {
+				case batch = <-s.free:
+					batch = batch[:0]
+				default:
+					batch = make([]item, 0, batchLen)
+				}
+			}
+		}
+		if len(batch) > 0 {
+			s.ch <- batch
+		}
+	}()
+	return s
+}
+
+// advance takes the next good record, reporting bad ones.
 func (s *source) advance(rep *reporter) {
 	s.ok = false
-	if s.rd == nil {
-		return
-	}
 	for {
-		f, err := s.rd.Next()
-		if err == nil {
-			s.fix, s.ok = f, true
+		if s.pos == len(s.buf) {
+			if s.buf != nil {
+				select {
+				case s.free <- s.buf:
+				default:
+				}
+			}
+			b, ok := <-s.ch
+			if !ok {
+				s.buf = nil
+				return
+			}
+			s.buf, s.pos = b, 0
+		}
+		it := &s.buf[s.pos]
+		s.pos++
+		if it.err == nil {
+			s.fix, s.ok = it.fix, true
 			return
 		}
-		if err == io.EOF {
-			s.rd = nil
-			return
-		}
-		if re := (*feed.RecordError)(nil); errors.As(err, &re) {
+		if re := (*feed.RecordError)(nil); errors.As(it.err, &re) {
 			rep.bad(s.in.Name, re)
 			continue
 		}
 		rep.sum.Unreadable = append(rep.sum.Unreadable, s.in.Name)
-		fmt.Fprintf(rep.log, "%s: read failed: %v\n", s.in.Name, err)
-		s.rd = nil
-		return
+		fmt.Fprintf(rep.log, "%s: read failed: %v\n", s.in.Name, it.err)
 	}
 }
 

@@ -144,8 +144,9 @@ func Load(r io.Reader) ([]*Site, error) {
 	var problems []Problem
 	var sites []*Site
 	seen := map[string]int{}
+	hours := map[string]*Hours{} // sites share their hours: parse each text once
 	for i, raw := range fc.Features {
-		s, ps := parseFeature(i, raw)
+		s, ps := parseFeature(i, raw, hours)
 		problems = append(problems, ps...)
 		if s == nil {
 			continue
@@ -165,14 +166,14 @@ func Load(r io.Reader) ([]*Site, error) {
 
 // ParseFeature validates one GeoJSON Feature (as sent to the admin API).
 func ParseFeature(raw []byte) (*Site, error) {
-	s, ps := parseFeature(0, raw)
+	s, ps := parseFeature(0, raw, nil)
 	if len(ps) > 0 {
 		return nil, &ValidationError{ps}
 	}
 	return s, nil
 }
 
-func parseFeature(i int, raw []byte) (*Site, []Problem) {
+func parseFeature(i int, raw []byte, hours map[string]*Hours) (*Site, []Problem) {
 	var f struct {
 		Type       string          `json:"type"`
 		Geometry   json.RawMessage `json:"geometry"`
@@ -227,7 +228,7 @@ func parseFeature(i int, raw []byte) (*Site, []Problem) {
 	}
 	if p.OpeningHours == nil {
 		bad("opening_hours", "missing opening_hours (e.g. \"Mo-Fr 09:00-21:00\", \"24/7\")")
-	} else if h, err := ParseHours(*p.OpeningHours); err != nil {
+	} else if h, err := parseHoursCached(*p.OpeningHours, hours); err != nil {
 		bad("opening_hours", "%v", err)
 	} else {
 		s.Hours = h
@@ -348,4 +349,17 @@ func (s *Site) StoredFeature() *geojson.Feature {
 func VanKey(agency, device string) string {
 	sum := sha256.Sum256([]byte("keepclear-van\x00" + agency + "\x00" + device))
 	return hex.EncodeToString(sum[:16])
+}
+
+// parseHoursCached is ParseHours through cache (nil: no cache). Hours are
+// immutable once parsed, so sites may share them.
+func parseHoursCached(text string, cache map[string]*Hours) (*Hours, error) {
+	if h, ok := cache[text]; ok {
+		return h, nil
+	}
+	h, err := ParseHours(text)
+	if err == nil && cache != nil {
+		cache[text] = h
+	}
+	return h, err
 }
