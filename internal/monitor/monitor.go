@@ -117,7 +117,8 @@ type device struct {
 	silent  bool    // reported silent on the live map
 	inOpen  bool    // in Monitor.open
 	dirty   bool    // state changed since the last Flush
-	saved   bool    // a state is persisted for it
+	saved   bool    // a state is persisted for it (under pseud)
+	tomb    bool    // ... and it is only a watermark (see Forget)
 	still   stillState
 	pseud   string // pseudonym for period
 	period  int64
@@ -169,14 +170,16 @@ type Monitor struct {
 	devices  map[uint64]*device
 	open     map[uint64]*device // devices with visits or recent entries
 	restored map[string]*device // restored states not yet claimed, by pseudonym
-	seed     maphash.Seed
-	pseud    *Pseudonymizer
-	agencies map[string]string
-	stats    Stats
-	out      *Out
-	scratch  Out
-	dirty    []*device
-	enters   []enterRef // reused by Process: zones the fix is inside
+	// forgotten are watermarks of devices dropped from memory (see Forget).
+	forgotten map[uint64]watermark
+	seed      maphash.Seed
+	pseud     *Pseudonymizer
+	agencies  map[string]string
+	stats     Stats
+	out       *Out
+	scratch   Out
+	dirty     []*device
+	enters    []enterRef // reused by Process: zones the fix is inside
 	// passCands are zones near a fix that a short step may have crossed.
 	passCands []enterRef
 	vans      map[string]*vanState
@@ -198,15 +201,16 @@ func New(cfg Config, sites []*site.Site) (*Monitor, error) {
 		return nil, err
 	}
 	m := &Monitor{
-		cfg:      cfg,
-		devices:  map[uint64]*device{},
-		open:     map[uint64]*device{},
-		restored: map[string]*device{},
-		seed:     maphash.MakeSeed(),
-		pseud:    NewPseudonymizer(cfg.Secret, cfg.Rotation),
-		agencies: map[string]string{},
-		stats:    Stats{Events: map[event.Kind]int64{}},
-		vans:     map[string]*vanState{},
+		cfg:       cfg,
+		devices:   map[uint64]*device{},
+		open:      map[uint64]*device{},
+		restored:  map[string]*device{},
+		forgotten: map[uint64]watermark{},
+		seed:      maphash.MakeSeed(),
+		pseud:     NewPseudonymizer(cfg.Secret, cfg.Rotation),
+		agencies:  map[string]string{},
+		stats:     Stats{Events: map[event.Kind]int64{}},
+		vans:      map[string]*vanState{},
 	}
 	m.world.Store(newWorld(sites))
 	return m, nil
@@ -276,6 +280,14 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 		}
 		if d == nil {
 			d = &device{agency: m.intern(f.Agency), period: -1}
+			if tb, ok := m.forgotten[k]; ok {
+				// Forgotten, not unknown: its clock goes on from its last fix.
+				delete(m.forgotten, k)
+				d.lastT = tb.lastT
+				if tb.pseud != "" {
+					d.pseud, d.period, d.saved, d.tomb = tb.pseud, tb.period, true, true
+				}
+			}
 		}
 		m.devices[k] = d
 	}
@@ -458,7 +470,7 @@ func (m *Monitor) settle(k uint64, d *device) {
 		}
 		d.inOpen = has
 	}
-	if d.hasState() || d.saved {
+	if d.hasState() || (d.saved && !d.tomb) {
 		m.markDirty(d)
 	}
 	if len(d.visits) == 0 {
@@ -588,10 +600,7 @@ func (m *Monitor) Tick(now time.Time, out *Out) {
 		if x.k != 0 {
 			m.settle(x.k, d)
 		} else {
-			m.markDirty(d)
-			if !d.hasState() {
-				delete(m.restored, d.pseud)
-			}
+			m.markDirty(d) // its visits changed; without them it stays as a watermark
 		}
 	}
 }
@@ -623,12 +632,16 @@ func (m *Monitor) Flush(out *Out) {
 	m.dropLater = m.dropLater[:0]
 	for _, d := range m.dirty {
 		d.dirty = false
-		if d.hasState() {
+		switch {
+		case d.hasState():
 			out.Save = append(out.Save, m.state(d))
-			d.saved = true
-		} else if d.saved {
-			out.Drop = append(out.Drop, d.pseud)
-			d.saved = false
+			d.saved, d.tomb = true, false
+		case d.saved && !d.tomb:
+			// Nothing open any more: keep a watermark (its last fix time
+			// only), so that a retried old fix after a restart is seen
+			// for what it is.
+			out.Save = append(out.Save, DeviceState{Pseudonym: d.pseud, Agency: d.agency, Period: d.period, LastT: d.lastT})
+			d.tomb = true
 		}
 	}
 	clear(m.dirty)
@@ -707,9 +720,18 @@ func wrapLon(lon float64) float64 { return geo.WrapLon(lon) }
 // devices active now rather than every device ever seen. It looks at no
 // more than limit devices (0: all), taken in Go's random map order, so that
 // frequent small calls sweep everything without one long pause. It returns
-// how many were dropped. A device that reports again starts afresh.
+// how many were dropped.
+//
+// A forgotten device leaves a watermark: the time of its last fix (and its
+// pseudonym when a state was saved for it), kept for ResumeKeep (the
+// server's --max-fix-age), so that a fix retried or replayed late, older
+// than one it already sent, is dropped as out of order instead of opening a
+// visit that never happened. A watermark costs about 60 bytes of memory;
+// devices that had a visit also keep it in the database (device_state), so
+// a restart honours it too.
 func (m *Monitor) Forget(before time.Time, limit int) int {
 	cut := before.UnixMilli()
+	expired := cut - m.cfg.ResumeKeep.Milliseconds()
 	n, seen := 0, 0
 	for k, d := range m.devices {
 		if seen++; limit > 0 && seen > limit {
@@ -718,18 +740,47 @@ func (m *Monitor) Forget(before time.Time, limit int) int {
 		if d.heardAt >= cut || len(d.visits) > 0 || d.dirty {
 			continue
 		}
-		if d.saved {
-			// Its entries toward repeat_pass have long expired: delete the
-			// saved state at the next Flush, and the device after it.
+		if d.ent != nil {
+			// Its entries toward repeat_pass have long expired.
 			d.ent = nil
-			m.markDirty(d)
+			m.settle(k, d)
 			continue
 		}
+		tb := watermark{lastT: d.lastT}
+		if d.saved {
+			tb.pseud, tb.period = d.pseud, d.period
+		}
+		m.forgotten[k] = tb
 		delete(m.devices, k)
 		delete(m.open, k)
 		n++
 	}
+	seen = 0
+	for k, tb := range m.forgotten {
+		if seen++; limit > 0 && seen > limit {
+			break
+		}
+		if tb.lastT < expired {
+			if tb.pseud != "" {
+				m.dropLater = append(m.dropLater, tb.pseud)
+			}
+			delete(m.forgotten, k)
+		}
+	}
+	for ps, d := range m.restored {
+		if len(d.visits) == 0 && d.ent == nil && d.lastT < expired {
+			m.dropLater = append(m.dropLater, ps)
+			delete(m.restored, ps)
+		}
+	}
 	return n
+}
+
+// watermark is what is left of a forgotten device.
+type watermark struct {
+	lastT  int64
+	pseud  string // set when a state row is kept for it
+	period int64
 }
 
 // OpenVisit describes a visit still open.

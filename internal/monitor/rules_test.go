@@ -478,3 +478,57 @@ func TestMunich15sDriveByIsCounted(t *testing.T) {
 		t.Fatalf("15 s drive-by (%v m step): %s", bestD, rec.kinds())
 	}
 }
+
+// Retrying or replaying a fix, however late, never creates a visit that did
+// not happen: not after its device was forgotten from memory, and not after
+// a restart.
+func TestRetriedFixAfterForgetOrRestartIsNoPhantom(t *testing.T) {
+	m := newMonitor(t, sitesJSON(t, pointSite("s", insite, "24/7", `[{"name":"door","radius_m":10,"no_entry":true}]`)))
+	r := &recorder{m: m}
+	retry := fixAt("car", 0, insite)
+	r.process(&retry)
+	r.at("car", 5, north(3), 5, -1)
+	r.leave("car", 10)
+	if r.kinds() != "enter:door exit:door" {
+		t.Fatalf("events: %s", r.kinds())
+	}
+	var saved Out
+	m.Flush(&saved)
+	// Two hours later the device is forgotten (its entry toward
+	// repeat_pass expired first), leaving a watermark.
+	later := t0.Add(2 * time.Hour)
+	m.Forget(later.Add(-time.Hour), 0)
+	m.Flush(&saved)
+	m.Forget(later.Add(-time.Hour), 0)
+	if m.Devices() != 0 {
+		t.Fatalf("%d devices still in memory", m.Devices())
+	}
+	if o := r.processAt(&retry, later); o != OutOfOrder || len(r.events) != 2 {
+		t.Errorf("retried fix after forgetting: %v, events %s", o, r.kinds())
+	}
+	// A new process from what was saved: the watermark holds there too.
+	m2 := newMonitor(t, sitesJSON(t, pointSite("s", insite, "24/7", `[{"name":"door","radius_m":10,"no_entry":true}]`)))
+	var last []DeviceState
+	byPs := map[string]DeviceState{}
+	for _, st := range saved.Save {
+		byPs[st.Pseudonym] = st // the latest save of each wins, as in the store
+	}
+	for _, st := range byPs {
+		last = append(last, st)
+	}
+	if len(last) != 1 || len(last[0].Visits) != 0 || last[0].LastT == 0 {
+		t.Fatalf("saved: %+v", last)
+	}
+	m2.Restore(last, later)
+	r2 := &recorder{m: m2}
+	if o := r2.processAt(&retry, later); o != OutOfOrder || len(r2.events) != 0 {
+		t.Errorf("retried fix after a restart: %v, events %s", o, r2.kinds())
+	}
+	// Watermarks expire with ResumeKeep (the server's --max-fix-age).
+	m.Forget(later.Add(8*24*time.Hour), 0)
+	var out Out
+	m.Flush(&out)
+	if len(m.forgotten) != 0 || len(out.Drop) != 1 {
+		t.Errorf("watermark not expired: %d left, drop %v", len(m.forgotten), out.Drop)
+	}
+}

@@ -168,6 +168,7 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 		}
 		d := &device{pseud: s.Pseudonym, period: s.Period, agency: m.intern(s.Agency), lastT: s.LastT,
 			heardAt: now.UnixMilli(), saved: true}
+		d.tomb = len(s.Visits) == 0 && len(s.Passes) == 0
 		if s.Ref != nil {
 			d.ref, d.hasRef = fixRef{s.Ref.T, orb.Point{s.Ref.Lon, s.Ref.Lat}, s.Ref.Acc}, true
 		}
