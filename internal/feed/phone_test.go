@@ -4,6 +4,7 @@ import (
 	"errors"
 	"math"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -71,19 +72,19 @@ func TestOsmAndJSON(t *testing.T) {
 
 func TestOwnTracks(t *testing.T) {
 	b := []byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600,"tid":"jd","acc":12,"vel":36,"cog":270,"batt":80,"conn":"m"}`)
-	f, err := ParseOwnTracks(b, "", Options{Agency: "vpd"})
+	f, err := ParseOwnTracks(b, OwnTracksIdentity{}, Options{Agency: "vpd"})
 	if err != nil || f.Device != "jd" || f.Speed != 10 || f.Heading != 270 || f.Acc != 12 || !f.T.Equal(time.Unix(1763805600, 0)) {
 		t.Errorf("%+v %v", f, err)
 	}
 	b = []byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600}`)
-	if f, err := ParseOwnTracks(b, "car-3", Options{Agency: "vpd"}); err != nil || f.Device != "car-3" || f.Speed != -1 {
+	if f, err := ParseOwnTracks(b, OwnTracksIdentity{Device: "car-3"}, Options{Agency: "vpd"}); err != nil || f.Device != "/car-3" || f.Speed != -1 {
 		t.Errorf("device from header: %+v %v", f, err)
 	}
-	if _, err := ParseOwnTracks(b, "", Options{Agency: "vpd"}); err == nil {
-		t.Error("no device accepted")
+	if _, err := ParseOwnTracks(b, OwnTracksIdentity{}, Options{Agency: "vpd"}); !errors.Is(err, ErrMalformed) {
+		t.Errorf("no device: %v", err)
 	}
 	for _, other := range []string{`{"_type":"transition","event":"enter"}`, `{"_type":"waypoint"}`, `{}`} {
-		if _, err := ParseOwnTracks([]byte(other), "d", Options{}); !errors.Is(err, ErrNotLocation) {
+		if _, err := ParseOwnTracks([]byte(other), OwnTracksIdentity{Device: "d"}, Options{}); !errors.Is(err, ErrNotLocation) {
 			t.Errorf("%s: %v", other, err)
 		}
 	}
@@ -92,7 +93,7 @@ func TestOwnTracks(t *testing.T) {
 func FuzzOwnTracks(f *testing.F) {
 	f.Add([]byte(`{"_type":"location","lat":49.28,"lon":-123.1,"tst":1763805600,"tid":"jd","vel":36}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		fx, err := ParseOwnTracks(b, "d", Options{Agency: "a"})
+		fx, err := ParseOwnTracks(b, OwnTracksIdentity{Device: "d"}, Options{Agency: "a"})
 		if err == nil && fx.Validate() != nil {
 			t.Fatal("accepted an invalid fix")
 		}
@@ -171,5 +172,123 @@ func TestOsmAndDateTime(t *testing.T) {
 		if _, err := ParseOsmAnd(v, now, Options{Agency: "vpd"}); !errors.As(err, &fe) || (fe.Field != "timestamp" && fe.Field != "t") {
 			t.Errorf("%q: %v, want a timestamp error", ts, err)
 		}
+	}
+}
+
+// Two officers with identical phones send the same tid; their user and
+// device tell them apart. The payload's topic counts only when no header or
+// query names the device, and Android's owntracks/http/TID topic is the tid.
+func TestOwnTracksIdentity(t *testing.T) {
+	cases := []struct {
+		name       string
+		id         OwnTracksIdentity
+		topic, tid string
+		want       string
+	}{
+		{"headers", OwnTracksIdentity{"Officer-1", "Pixel8"}, "owntracks/http/l8", "l8", "officer-1/pixel8"},
+		{"other headers, same tid", OwnTracksIdentity{"officer-2", "pixel8"}, "owntracks/http/l8", "l8", "officer-2/pixel8"},
+		{"user only", OwnTracksIdentity{User: "car17"}, "", "l8", "car17/"},
+		{"iOS topic in payload", OwnTracksIdentity{}, "owntracks/car17/iphone", "ip", "car17/iphone"},
+		{"topic with a suffix", OwnTracksIdentity{}, "owntracks/car17/iphone/event", "ip", "car17/iphone"},
+		{"Android pseudo-topic is the tid", OwnTracksIdentity{}, "owntracks/http/l8", "l8", "l8"},
+		{"foreign topic", OwnTracksIdentity{}, "cars/17", "c1", "c1"},
+		{"tid only", OwnTracksIdentity{}, "", "c1", "c1"},
+		{"nothing", OwnTracksIdentity{}, "", "", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := OwnTracksDevice(c.id, c.topic, c.tid); got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// The OwnTracks Android app's own test vector (EncryptionProviderTest.kt,
+// "given an encrypted message, when decrypting it then the correct message
+// is returned"): key "123", a location at 50.1182933,-5.5407733 acc 5.
+func TestOwnTracksDecryptAppVector(t *testing.T) {
+	msg := []byte(`{"_type":"encrypted","_id":"0571e18d","data":"aUiEKyGnskRz383od0mu4uqxTIxeZUddBVxKEmsdv1FFSH2y0NwqLP1tTqOmxaFhGv0bNX1DT7o81FW9Yaxpla6Byvr6CZV3t2skQv8nlxiIv1ZpQWM1bqHE0JFHwD3/yRx9bLHRF3j67kWcO6o2D/xn4ma8Fd4u86NPobFkRIzIhJljphEZyDCGugp7H3FkydGvgEkljb1/P1K91E/ij+m73wFplvTQm8ba5eWSFlQHDdY2B7QwbVPrKarHJLrm1+Y29+HD4Wg6TNhBJZLvdsmek6AcZLB+bq7Q84tUWoLrKp3aiyJZZX70q4HbVI3skkmDWMuMP2cDmsY9bvBjh1ZWAGlOq5VS1dWIlu6OWgWN9VdDbLzP+s2ykeFXrGs="}`)
+	_, err := ParseOwnTracks(msg, OwnTracksIdentity{User: "u", Device: "d"}, Options{Agency: "vpd"})
+	var enc *ErrEncrypted
+	if !errors.As(err, &enc) {
+		t.Fatalf("not recognised as encrypted: %v", err)
+	}
+	plain, err := DecryptOwnTracks(OwnTracksKey("123"), enc.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ParseOwnTracks(plain, OwnTracksIdentity{User: "u", Device: "d"}, Options{Agency: "vpd"})
+	if err != nil || math.Abs(f.Lat-50.1182933) > 1e-6 || math.Abs(f.Lon+5.5407733) > 1e-6 || f.Acc != 5 || f.Device != "u/d" {
+		t.Errorf("%s → %+v %v", plain, f, err)
+	}
+	if _, err := DecryptOwnTracks(OwnTracksKey("124"), enc.Data); !errors.Is(err, ErrDecryptFailed) {
+		t.Errorf("wrong key: %v", err)
+	}
+	if _, err := DecryptOwnTracks(nil, enc.Data); !errors.Is(err, ErrNoKey) {
+		t.Errorf("no key: %v", err)
+	}
+	for _, bad := range []string{"", "!!!", "AAAA"} {
+		if _, err := DecryptOwnTracks(OwnTracksKey("123"), bad); !errors.Is(err, ErrDecryptFailed) {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+// The key is the secret's UTF-8 bytes in 32 zero bytes, cut at 32.
+func TestOwnTracksKeyDerivation(t *testing.T) {
+	k := OwnTracksKey("ключ")
+	if string(k[:8]) != "ключ" || k[8] != 0 || k[31] != 0 {
+		t.Errorf("%x", k)
+	}
+	long := OwnTracksKey(strings.Repeat("a", 40))
+	if string(long[:]) != strings.Repeat("a", 32) {
+		t.Errorf("%x", long)
+	}
+	var nonce [24]byte
+	nonce[0] = 7
+	sealed := SealOwnTracks(k, &nonce, []byte(`{"_type":"location"}`))
+	if got, err := DecryptOwnTracks(OwnTracksKey("ключ"), sealed); err != nil || string(got) != `{"_type":"location"}` {
+		t.Errorf("round trip: %s %v", got, err)
+	}
+}
+
+// What the sender must fix is ErrMalformed; a record that is merely
+// unusable is not, so the phone endpoints can answer it 2xx.
+func TestPhoneRecordClasses(t *testing.T) {
+	q := func(s string) url.Values { v, _ := url.ParseQuery(s); return v }
+	cases := []struct {
+		name string
+		err  error
+	}{
+		{"SDK heartbeat without position", func() error {
+			_, err := ParseOsmAnd(q("id=1234&timestamp=1763805600&batt=80&charge=false"), now, Options{Agency: "a"})
+			return err
+		}()},
+		{"JSON without coords", func() error {
+			_, err := ParseOsmAndJSON([]byte(`{"device_id":"x","location":{"timestamp":"2026-11-22T10:00:00Z"}}`), now, Options{Agency: "a"})
+			return err
+		}()},
+		{"OwnTracks without lat", func() error {
+			_, err := ParseOwnTracks([]byte(`{"_type":"location","tst":1763805600}`), OwnTracksIdentity{"u", "d"}, Options{Agency: "a"})
+			return err
+		}()},
+	}
+	for _, c := range cases {
+		if !errors.Is(c.err, ErrNoPosition) || errors.Is(c.err, ErrMalformed) {
+			t.Errorf("%s: %v", c.name, c.err)
+		}
+	}
+	for _, bad := range []string{"lat=1&lon=2", "id=a&lat=x&lon=2", "id=a&lat=1", "id=a&lat=1&lon=2&timestamp=yesterday", "id=a&location=12"} {
+		if _, err := ParseOsmAnd(q(bad), now, Options{Agency: "a"}); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: want malformed, got %v", bad, err)
+		}
+	}
+	var fe *FieldError
+	if _, err := ParseOsmAnd(q("id=a&lat=91&lon=2"), now, Options{Agency: "a"}); errors.Is(err, ErrMalformed) || !errors.As(err, &fe) || fe.Field != "lat" {
+		t.Errorf("lat 91: want invalid, not malformed: %v", err)
+	}
+	if _, err := ParseOsmAnd(q("id=a&lat=x&lon=2"), now, Options{Agency: "a"}); !errors.As(err, &fe) || fe.Field != "lat" {
+		t.Errorf("a malformed field still names its field: %v", err)
 	}
 }
