@@ -154,12 +154,16 @@ var Labels = []string{"called_by_staff", "pursuit", "emergency", "disputed", "br
 
 // Token is an API token; only its SHA-256 hash is stored.
 type Token struct {
-	ID        int64
-	Name      string
-	Role      string
-	Agency    string // for agency tokens
-	Hash      []byte
-	CreatedAt time.Time
+	ID     int64
+	Name   string
+	Role   string
+	Agency string // for agency tokens
+	Hash   []byte
+	// OwnTracksKey is the agency's OwnTracks encryption key, sealed with a
+	// key only the token itself gives (auth.SealKey); nil when none is set.
+	// Stores keep it as opaque bytes.
+	OwnTracksKey []byte
+	CreatedAt    time.Time
 }
 
 // SiteRecord is a stored site, as its GeoJSON Feature.

@@ -407,16 +407,16 @@ func (s *DB) DeviceStates(ctx context.Context) ([]monitor.DeviceState, error) {
 // CreateToken stores a token (its hash).
 func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
 	t.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
-	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, role, agency, hash, created_at) VALUES ($1,$2,$3,$4,$5) RETURNING id`,
-		t.Name, t.Role, t.Agency, t.Hash, t.CreatedAt).Scan(&t.ID)
+	err := s.pool.QueryRow(ctx, `INSERT INTO tokens (name, role, agency, hash, owntracks_key, created_at) VALUES ($1,$2,$3,$4,$5,$6) RETURNING id`,
+		t.Name, t.Role, t.Agency, t.Hash, nilIfEmpty(t.OwnTracksKey), t.CreatedAt).Scan(&t.ID)
 	return t, formatError("create token", err)
 }
 
 // TokenByHash finds a token by its hash.
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	var t store.Token
-	err := s.pool.QueryRow(ctx, `SELECT id, name, role, agency, hash, created_at FROM tokens WHERE hash = $1`, hash).
-		Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.CreatedAt)
+	err := s.pool.QueryRow(ctx, `SELECT id, name, role, agency, hash, owntracks_key, created_at FROM tokens WHERE hash = $1`, hash).
+		Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.OwnTracksKey, &t.CreatedAt)
 	t.CreatedAt = t.CreatedAt.UTC()
 	return t, formatError("token", err)
 }
@@ -438,6 +438,14 @@ func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 		out = append(out, t)
 	}
 	return out, formatError("tokens", rows.Err())
+}
+
+// nilIfEmpty stores an absent value as NULL.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // RevokeToken deletes a token.

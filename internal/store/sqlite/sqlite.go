@@ -438,8 +438,8 @@ func (s *DB) DeviceStates(ctx context.Context) ([]monitor.DeviceState, error) {
 // CreateToken stores a token (its hash).
 func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error) {
 	t.CreatedAt = s.Now().UTC().Truncate(time.Millisecond)
-	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, role, agency, hash, created_ms) VALUES (?,?,?,?,?)`,
-		t.Name, t.Role, t.Agency, t.Hash, t.CreatedAt.UnixMilli())
+	res, err := s.db.ExecContext(ctx, `INSERT INTO tokens (name, role, agency, hash, owntracks_key, created_ms) VALUES (?,?,?,?,?,?)`,
+		t.Name, t.Role, t.Agency, t.Hash, nilIfEmpty(t.OwnTracksKey), t.CreatedAt.UnixMilli())
 	if err != nil {
 		return t, formatError("create token", err)
 	}
@@ -451,8 +451,8 @@ func (s *DB) CreateToken(ctx context.Context, t store.Token) (store.Token, error
 func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) {
 	var t store.Token
 	var ms int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, agency, hash, created_ms FROM tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &ms)
+	err := s.db.QueryRowContext(ctx, `SELECT id, name, role, agency, hash, owntracks_key, created_ms FROM tokens WHERE hash = ?`, hash).
+		Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.OwnTracksKey, &ms)
 	t.CreatedAt = time.UnixMilli(ms).UTC()
 	return t, formatError("token", err)
 }
@@ -475,6 +475,14 @@ func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 		out = append(out, t)
 	}
 	return out, formatError("tokens", rows.Err())
+}
+
+// nilIfEmpty stores an absent value as NULL.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
 
 // RevokeToken deletes a token.

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -360,6 +361,21 @@ func testTokens(t *testing.T, s store.Store) {
 	}
 	if _, err := s.TokenByHash(ctx, []byte("nope")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("unknown token: %v", err)
+	}
+	if got.OwnTracksKey != nil {
+		t.Errorf("a token created without an OwnTracks key has one: %x", got.OwnTracksKey)
+	}
+	// A sealed OwnTracks key is kept byte for byte, binary bytes included.
+	sealed := []byte{0, 1, 2, 0xff, 0xfe, 0, 'k', 'e', 'y'}
+	ot, err := s.CreateToken(ctx, store.Token{Name: "ot", Role: "agency", Agency: "rcmp", Hash: []byte("fedcba9876543210fedcba9876543210"), OwnTracksKey: sealed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.TokenByHash(ctx, ot.Hash); err != nil || !bytes.Equal(got.OwnTracksKey, sealed) || got.Agency != "rcmp" {
+		t.Errorf("OwnTracks key: %+v %v", got, err)
+	}
+	if err := s.RevokeToken(ctx, ot.ID); err != nil {
+		t.Fatal(err)
 	}
 	list, err := s.Tokens(ctx)
 	if err != nil || len(list) != 1 {
