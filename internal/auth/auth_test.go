@@ -1,12 +1,16 @@
 package auth
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/keepclear/keepclear/internal/feed"
 	"github.com/keepclear/keepclear/internal/store/sqlite"
 )
 
@@ -62,5 +66,51 @@ func TestRoles(t *testing.T) {
 	}
 	if _, err := ParseRole("boss"); err == nil {
 		t.Error("unknown role accepted")
+	}
+}
+
+// An agency token's OwnTracks key is stored sealed under the token: the
+// row alone (hash and sealed bytes) does not give it, the token does, and
+// it never prints.
+func TestOwnTracksKeySealedUnderToken(t *testing.T) {
+	db, err := sqlite.Open(filepath.Join(t.TempDir(), "a.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ctx := context.Background()
+	tok, rec, err := Create(ctx, db, "rcmp phones", Agency, "rcmp", WithOwnTracksKey("s3cret-phrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := feed.OwnTracksKey("s3cret-phrase")
+	if len(rec.OwnTracksKey) == 0 || bytes.Contains(rec.OwnTracksKey, want[:13]) || bytes.Contains(rec.OwnTracksKey, []byte("s3cret")) {
+		t.Fatalf("key stored in the clear: %x", rec.OwnTracksKey)
+	}
+	// What a database copy holds does not open it: not the hash, not another token.
+	if _, err := OpenKey(string(rec.Hash), rec.OwnTracksKey); !errors.Is(err, ErrKeySeal) {
+		t.Errorf("opened with the stored hash: %v", err)
+	}
+	if _, err := OpenKey(NewToken(), rec.OwnTracksKey); !errors.Is(err, ErrKeySeal) {
+		t.Errorf("opened with another token: %v", err)
+	}
+	a := NewAuthenticator(db, 0, 0)
+	p, err := a.Authenticate(ctx, tok)
+	if err != nil || p.OwnTracksKey == nil || *p.OwnTracksKey.Bytes() != *want {
+		t.Fatalf("%v %v", p, err)
+	}
+	var buf bytes.Buffer
+	slog.New(slog.NewTextHandler(&buf, nil)).Info("x", "p", p, "key", p.OwnTracksKey)
+	fmt.Fprintf(&buf, "%v %+v %#v %s", p, p, p, p.OwnTracksKey)
+	if bytes.Contains(buf.Bytes(), []byte("s3cret")) || bytes.Contains(buf.Bytes(), []byte(fmt.Sprint(want[0], " ", want[1]))) {
+		t.Errorf("key printed: %s", buf.String())
+	}
+	// Without a key, none; a key only for agency tokens.
+	tok2, _, _ := Create(ctx, db, "vpd", Agency, "vpd")
+	if p, _ := a.Authenticate(ctx, tok2); p.OwnTracksKey != nil {
+		t.Error("a key out of nowhere")
+	}
+	if _, _, err := Create(ctx, db, "adm", Admin, "", WithOwnTracksKey("x")); err == nil {
+		t.Error("admin token with an OwnTracks key")
 	}
 }
