@@ -1,5 +1,24 @@
 // Package site owns sites, their zones and agreement rules, opening hours,
 // and the sites GeoJSON format with its validation.
+//
+// Opening hours are OpenStreetMap opening_hours values (see Hours for the
+// syntax covered), judged in the site's own time zone. PH rules select the
+// public holidays of the site's "holidays" region, from
+// github.com/rickar/cal/v2 (LoadHolidays). It was chosen because it is a
+// small, dependency-free, BSD-licensed library that is still maintained
+// (releases through 2025) and computes holidays by rule (nth weekday,
+// Easter offsets, observed-on-Monday substitutes) with start and end years,
+// rather than shipping tables that go stale; it has the Australian states
+// and territories (AU-NSW and the others) as lists of its own. Its Canadian
+// package has the national list only, so the provincial calendars (CA-BC,
+// CA-ON) are assembled in holidays.go from its Canadian definitions plus the
+// provincial days (Family Day, BC Day, BC's Truth and Reconciliation day
+// from 2023) and are tested date by date. A date is PH when it is a
+// holiday or the day the holiday is observed on.
+//
+// A site whose opening_hours uses PH must name its holidays region: without
+// one PH would select no day and the site would count as open on holidays,
+// so Load refuses it (an error, not a warning).
 package site
 
 import (
@@ -57,6 +76,9 @@ type Site struct {
 	Kind     Kind
 	Hours    *Hours
 	Location *time.Location
+	// Holidays is the region code PH is judged by (e.g. "CA-BC"), "" if
+	// none.
+	Holidays string
 	Zones    []Zone
 	// Footprint is the site's location: a point or a polygon.
 	Footprint geo.Footprint
@@ -117,6 +139,7 @@ type rawProps struct {
 	Kind         string          `json:"kind"`
 	OpeningHours *string         `json:"opening_hours"`
 	Timezone     string          `json:"timezone"`
+	Holidays     string          `json:"holidays"`
 	Zones        json.RawMessage `json:"zones"`
 	Device       string          `json:"device"`
 	DeviceKey    string          `json:"device_key"`
@@ -124,7 +147,7 @@ type rawProps struct {
 }
 
 var knownProps = map[string]bool{"id": true, "name": true, "kind": true, "opening_hours": true,
-	"timezone": true, "zones": true, "device": true, "device_key": true, "agency": true}
+	"timezone": true, "holidays": true, "zones": true, "device": true, "device_key": true, "agency": true}
 
 // Load reads and validates a sites GeoJSON FeatureCollection. On invalid input
 // it returns a *ValidationError naming every problem with its feature index
@@ -226,10 +249,23 @@ func parseFeature(i int, raw []byte, hours map[string]*Hours) (*Site, []Problem)
 	default:
 		bad("kind", "unknown kind %q (want sis, ops, nsp or mobile)", p.Kind)
 	}
+	region, regionOK := "", true
+	if p.Holidays != "" {
+		if c, err := LoadHolidays(p.Holidays); err != nil {
+			bad("holidays", "%v", err)
+			regionOK = false
+		} else {
+			region = c.Code()
+		}
+	}
+	s.Holidays = region
 	if p.OpeningHours == nil {
 		bad("opening_hours", "missing opening_hours (e.g. \"Mo-Fr 09:00-21:00\", \"24/7\")")
-	} else if h, err := parseHoursCached(*p.OpeningHours, hours); err != nil {
+	} else if h, err := parseHoursCached(*p.OpeningHours, region, hours); err != nil {
 		bad("opening_hours", "%v", err)
+	} else if h.UsesPH() && region == "" && regionOK {
+		bad("opening_hours", "%q has a PH rule but the site names no \"holidays\" region, so PH would match no day (add e.g. \"holidays\": \"CA-BC\"; known: %s)",
+			h.String(), strings.Join(HolidayRegions(), ", "))
 	} else {
 		s.Hours = h
 	}
@@ -323,6 +359,9 @@ func (s *Site) Feature() *geojson.Feature {
 	f.Properties["kind"] = string(s.Kind)
 	f.Properties["opening_hours"] = s.Hours.String()
 	f.Properties["timezone"] = s.Location.String()
+	if s.Holidays != "" {
+		f.Properties["holidays"] = s.Holidays
+	}
 	f.Properties["zones"] = s.Zones
 	if s.Kind == KindMobile {
 		f.Properties["agency"] = s.Agency
@@ -351,15 +390,17 @@ func VanKey(agency, device string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
-// parseHoursCached is ParseHours through cache (nil: no cache). Hours are
-// immutable once parsed, so sites may share them.
-func parseHoursCached(text string, cache map[string]*Hours) (*Hours, error) {
-	if h, ok := cache[text]; ok {
+// parseHoursCached is ParseHoursIn through cache (nil: no cache). Hours are
+// immutable once parsed, so sites with the same text and holidays region
+// share them.
+func parseHoursCached(text, region string, cache map[string]*Hours) (*Hours, error) {
+	key := region + "\x00" + text
+	if h, ok := cache[key]; ok {
 		return h, nil
 	}
-	h, err := ParseHours(text)
+	h, err := ParseHoursIn(text, region)
 	if err == nil && cache != nil {
-		cache[text] = h
+		cache[key] = h
 	}
 	return h, err
 }

@@ -2,6 +2,7 @@ package site
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -191,5 +192,65 @@ func TestMobileSiteStoresOnlyTheVanKey(t *testing.T) {
 	bad := strings.Replace(in, `"device":"van-1"`, `"device_key":"not-hex"`, 1)
 	if _, err := ParseFeature([]byte(bad)); err == nil || !strings.Contains(err.Error(), "device_key") {
 		t.Errorf("bad device_key: %v", err)
+	}
+}
+
+func holidaySite(hours, holidays string) string {
+	h := ""
+	if holidays != "" {
+		h = fmt.Sprintf(`,"holidays":%q`, holidays)
+	}
+	return fmt.Sprintf(`{"type":"Feature","geometry":{"type":"Point","coordinates":[-123.1,49.28]},"properties":{"id":"v","name":"V","kind":"nsp","opening_hours":%q,"timezone":"America/Vancouver"%s,"zones":[{"name":"f","radius_m":30,"max_dwell_s":60}]}}`, hours, h)
+}
+
+// A PH rule without a holidays region would select no day, so the site
+// would count as open on holidays: the file is refused, naming the field.
+func TestLoadPHNeedsHolidays(t *testing.T) {
+	_, err := ParseFeature([]byte(holidaySite("Mo-Fr 09:00-17:00; PH off", "")))
+	var ve *ValidationError
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "opening_hours" || !strings.Contains(ve.Problems[0].Message, "holidays") {
+		t.Fatalf("PH without holidays: %v", err)
+	}
+	_, err = ParseFeature([]byte(holidaySite("Mo-Fr 09:00-17:00; PH off", "CA-XX")))
+	if !errors.As(err, &ve) || len(ve.Problems) != 1 || ve.Problems[0].Field != "holidays" || !strings.Contains(ve.Problems[0].Message, "CA-XX") {
+		t.Fatalf("unknown region: %v", err)
+	}
+	// A region without a PH rule is fine, and so is PH with a region.
+	if _, err := ParseFeature([]byte(holidaySite("Mo-Fr 09:00-17:00", "CA-BC"))); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ParseFeature([]byte(holidaySite("Mo-Fr 09:00-17:00; PH off", "ca-bc")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2026-11-11 10:00 in Vancouver (UTC−07:00) is Remembrance Day.
+	if s.Holidays != "CA-BC" || s.InHours(time.Date(2026, 11, 11, 17, 0, 0, 0, time.UTC)) || !s.InHours(time.Date(2026, 11, 12, 17, 0, 0, 0, time.UTC)) {
+		t.Errorf("holidays %q, in hours on Remembrance Day %v", s.Holidays, s.InHours(time.Date(2026, 11, 11, 17, 0, 0, 0, time.UTC)))
+	}
+	// The region survives a round trip through Feature (the store and API).
+	raw, err := s.Feature().MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseFeature(raw)
+	if err != nil || back.Holidays != "CA-BC" || back.Hours.Holidays().Code() != "CA-BC" {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	if _, ok := back.Extra["holidays"]; ok {
+		t.Error("holidays kept as an extra property")
+	}
+}
+
+// Sites with the same hours but different regions do not share a parse.
+func TestLoadHoursCacheByRegion(t *testing.T) {
+	in := `{"type":"FeatureCollection","features":[` +
+		strings.Replace(holidaySite("Mo-Fr 09:00-17:00; PH off", "CA-BC"), `"id":"v"`, `"id":"a"`, 1) + "," +
+		strings.Replace(holidaySite("Mo-Fr 09:00-17:00; PH off", "CA-ON"), `"id":"v"`, `"id":"b"`, 1) + "]}"
+	sites, err := Load(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sites[0].Hours.Holidays().Code() != "CA-BC" || sites[1].Hours.Holidays().Code() != "CA-ON" {
+		t.Errorf("regions %s %s", sites[0].Hours.Holidays().Code(), sites[1].Hours.Holidays().Code())
 	}
 }
