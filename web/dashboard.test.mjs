@@ -68,7 +68,8 @@ test("live map: zones drawn, a posted fix's event arrives, annotation saved, hea
   const t = new Date(Date.now() - 10000).toISOString();
   const r = await fetch(url + "/api/v1/fixes", {
     method: "POST", headers: { Authorization: "Bearer " + agency },
-    body: JSON.stringify({ device: "car-17", t, lat: 49.28111, lon: -123.10111, speed: 0 }),
+    // A phone reports its accuracy: one fix inside by more than it confirms the visit.
+    body: JSON.stringify({ device: "car-17", t, lat: 49.28111, lon: -123.10111, speed: 0, acc: 5 }),
   });
   assert.equal(r.status, 200);
   await p.waitForFunction(() => [...document.querySelectorAll("#ticker li")].some((li) => /entered\s+Insite\s+door/.test(li.textContent)));
