@@ -36,6 +36,7 @@ func commands() []command {
 		{"loadgen", "drive a running server and report throughput and latency", runLoadgen},
 		{"replay", "run feed files through the detection engine offline; events as NDJSON or CSV", runReplay},
 		{"sim", "write a seeded synthetic patrol feed (NDJSON) over a sites file", runSim},
+		{"sites", "check a sites file: zones, rules, warnings, open or closed now (sites check FILE)", runSites},
 		{"healthcheck", "exit 0 when the server's readiness URL answers 200 (for containers)", runHealthcheck},
 		{"version", "print the version and the tz database's (also --version)", runVersion},
 	}
