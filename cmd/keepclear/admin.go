@@ -40,7 +40,7 @@ func runMigrate(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 }
 
 func runToken(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.Writer) int {
-	usage := "usage: keepclear token create --role ROLE [--agency NAME] [--name LABEL] [--db DSN]\n" +
+	usage := "usage: keepclear token create --role ROLE [--agency NAME] [--name LABEL] [--owntracks-key SECRET] [--db DSN]\n" +
 		"       keepclear token list [--db DSN]\n       keepclear token revoke [--db DSN] ID"
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
 		fmt.Fprintln(stderr, usage)
@@ -53,6 +53,7 @@ func runToken(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 	role := fs.String("role", "", "agency, liaison, manager, researcher or admin")
 	agency := fs.String("agency", "", "the agency an agency token submits for")
 	name := fs.String("name", "", "a label for the token (shown as an annotation's author)")
+	otKey := fs.String("owntracks-key", "", "agency tokens: the \"Encryption key\" set in the agency's OwnTracks apps (stored sealed under the token)")
 	if err := fs.Parse(args[1:]); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -89,9 +90,13 @@ func runToken(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			return 1
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tROLE\tAGENCY\tNAME\tCREATED")
+		fmt.Fprintln(tw, "ID\tROLE\tAGENCY\tNAME\tOWNTRACKS KEY\tCREATED")
 		for _, t := range list {
-			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", t.ID, t.Role, t.Agency, t.Name, t.CreatedAt.Format("2006-01-02 15:04"))
+			ot := "-"
+			if len(t.OwnTracksKey) > 0 {
+				ot = "set"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Role, t.Agency, t.Name, ot, t.CreatedAt.Format("2006-01-02 15:04"))
 		}
 		tw.Flush()
 		return 0
@@ -107,7 +112,11 @@ func runToken(ctx context.Context, args []string, _ io.Reader, stdout, stderr io
 			*name += " " + *agency
 		}
 	}
-	tok, _, err := auth.Create(ctx, st, *name, r, *agency)
+	var opts []auth.Option
+	if *otKey != "" {
+		opts = append(opts, auth.WithOwnTracksKey(*otKey))
+	}
+	tok, _, err := auth.Create(ctx, st, *name, r, *agency, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "token: %v\n", err)
 		return 2

@@ -42,16 +42,54 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return b, nil
 }
 
+// refusal is a record refused before detection, with the result it is
+// counted under (too_old, future, …).
+type refusal struct {
+	result string
+	fe     *feed.FieldError
+}
+
+func (e *refusal) Error() string { return e.fe.Error() }
+func (e *refusal) Unwrap() error { return e.fe }
+
 // checkTime rejects fixes dated too far from now.
 func (s *Server) checkTime(f *feed.Fix) error {
 	now := s.Now()
 	switch {
 	case f.T.After(now.Add(s.cfg.MaxFixAhead)):
-		return &feed.FieldError{Field: "t", Reason: fmt.Sprintf("time %s is more than %s in the future", f.T.UTC().Format(time.RFC3339), s.cfg.MaxFixAhead)}
+		return &refusal{"future", &feed.FieldError{Field: "t", Reason: fmt.Sprintf("time %s is more than %s in the future", f.T.UTC().Format(time.RFC3339), s.cfg.MaxFixAhead)}}
 	case f.T.Before(now.Add(-s.cfg.MaxFixAge)):
-		return &feed.FieldError{Field: "t", Reason: fmt.Sprintf("time %s is older than %s", f.T.UTC().Format(time.RFC3339), s.cfg.MaxFixAge)}
+		return &refusal{"too_old", &feed.FieldError{Field: "t", Reason: fmt.Sprintf("time %s is older than %s (--max-fix-age)", f.T.UTC().Format(time.RFC3339), s.cfg.MaxFixAge)}}
 	}
 	return nil
+}
+
+// refusalResult names why a record was refused.
+func refusalResult(err error) string {
+	var rf *refusal
+	switch {
+	case errors.As(err, &rf):
+		return rf.result
+	case errors.Is(err, feed.ErrMalformed):
+		return "malformed"
+	case errors.Is(err, feed.ErrNoPosition):
+		return "no_position"
+	case errors.Is(err, feed.ErrNoKey), errors.Is(err, feed.ErrDecryptFailed):
+		return "decrypt_failed"
+	}
+	return "invalid"
+}
+
+// count records n records of an agency under result, in the metrics and in
+// the last day's summary.
+func (s *Server) count(agency, endpoint, result string, n int, reason string) {
+	if n <= 0 {
+		return
+	}
+	if s.metrics != nil {
+		s.metrics.Refused(agency, result, n) // Refused adds under any result label
+	}
+	s.ingest.add(s.Now(), agency, endpoint, result, n, reason)
 }
 
 // recordResult is the answer for one record that was not simply accepted.
@@ -88,6 +126,8 @@ func (s *Server) handleFixes(w http.ResponseWriter, r *http.Request) {
 	var fixes []feed.Fix
 	var index []int // batch index of each fix
 	var resp fixesResponse
+	refused := map[string]int{}
+	lastReason := map[string]string{}
 	reject := func(i, line int, err error) {
 		rr := recordResult{Index: i, Line: line, Status: "rejected", Error: err.Error()}
 		var fe *feed.FieldError
@@ -96,7 +136,19 @@ func (s *Server) handleFixes(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Results = append(resp.Results, rr)
 		resp.Rejected++
+		res := "invalid"
+		var rf *refusal
+		if errors.As(err, &rf) {
+			res = rf.result
+		}
+		refused[res]++
+		lastReason[res] = err.Error()
 	}
+	defer func() {
+		for res, n := range refused {
+			s.count(p.Agency, "/api/v1/fixes", res, n, lastReason[res])
+		}
+	}()
 	add := func(i, line int, f feed.Fix, err error) {
 		resp.Received++
 		if err == nil {
@@ -152,9 +204,6 @@ func (s *Server) handleFixes(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(fixes) == 0 {
-		if s.metrics != nil {
-			s.metrics.Fixes(p.Agency, nil, resp.Rejected)
-		}
 		writeJSON(w, 400, map[string]any{"error": "no valid fix in the request", "rejected": resp.Rejected, "results": resp.Results})
 		return
 	}
@@ -176,42 +225,63 @@ func (s *Server) handleFixes(w http.ResponseWriter, r *http.Request) {
 	}
 	resp.Events = res.Events
 	if s.metrics != nil {
-		s.metrics.Fixes(p.Agency, counts, resp.Rejected)
+		s.metrics.Fixes(p.Agency, counts, 0)
+	}
+	for o, n := range counts {
+		s.ingest.add(s.Now(), p.Agency, "/api/v1/fixes", o.String(), n, "")
 	}
 	writeJSON(w, 200, resp)
 }
 
-// submitOne runs a single fix from a phone app.
-func (s *Server) submitOne(w http.ResponseWriter, r *http.Request, f feed.Fix, err error) bool {
+// phoneRecord runs one record from a phone app. It returns an error only
+// for what the sender must fix (4xx: malformed, no device id) or for a
+// failure of ours (5xx, which the app retries). A record that can never be
+// used — too old, in the future, without a position, out of range, not
+// decryptable — is counted per agency and reason, logged at debug level
+// (never with the token or the device id), and nil is returned: the app
+// gets its 2xx and goes on to its next record instead of retrying this one
+// forever.
+func (s *Server) phoneRecord(r *http.Request, f feed.Fix, err error) error {
 	p := principal(r)
+	endpoint := r.Pattern
+	if i := strings.IndexByte(endpoint, ' '); i >= 0 {
+		endpoint = endpoint[i+1:] // the route template: OsmAnd paths hold tokens
+	}
 	if err == nil {
 		err = s.checkTime(&f)
 	}
 	if err != nil {
-		if s.metrics != nil {
-			s.metrics.Fixes(p.Agency, nil, 1)
+		result := refusalResult(err)
+		s.count(p.Agency, endpoint, result, 1, err.Error())
+		s.log.Debug("phone record refused", "agency", p.Agency, "endpoint", endpoint, "result", result, "reason", err.Error())
+		if result != "malformed" {
+			return nil
 		}
 		var fe *feed.FieldError
 		if errors.As(err, &fe) {
-			s.fail(w, r, errorf(400, fe.Field, "%s", fe.Reason))
-		} else {
-			s.fail(w, r, errorf(400, "", "%v", err))
+			return errorf(400, fe.Field, "%s", fe.Reason)
 		}
-		return false
+		return errorf(400, "", "%v", err)
 	}
 	res, err := s.pipe.Submit(r.Context(), []feed.Fix{f})
 	if err != nil {
-		s.fail(w, r, err)
-		return false
+		return err
 	}
+	o := res.Outcomes[0]
 	if s.metrics != nil {
-		s.metrics.Fixes(p.Agency, map[monitor.Outcome]int{res.Outcomes[0]: 1}, 0)
+		s.metrics.Fixes(p.Agency, map[monitor.Outcome]int{o: 1}, 0)
 	}
-	return true
+	s.ingest.add(s.Now(), p.Agency, endpoint, o.String(), 1, "")
+	if o != monitor.Accepted && o != monitor.VanMoved {
+		s.log.Debug("phone record dropped", "agency", p.Agency, "endpoint", endpoint, "result", o.String())
+	}
+	return nil
 }
 
-// handleOsmAnd speaks the OsmAnd protocol of the Traccar Client app: a
-// query string (GET), a form body, or a JSON body.
+// handleOsmAnd speaks the OsmAnd protocol of the Traccar Client apps: a
+// query string (GET, or POST without a body: legacy Android and iOS), a form
+// body (Traccar Client 10, the SDK), or a JSON body (Traccar Client 9). It
+// answers 200 with an empty body, as Traccar does.
 func (s *Server) handleOsmAnd(w http.ResponseWriter, r *http.Request) {
 	opt := feed.Options{Agency: principal(r).Agency, ForceAgency: true}
 	var f feed.Fix
@@ -231,13 +301,20 @@ func (s *Server) handleOsmAnd(w http.ResponseWriter, r *http.Request) {
 		}
 		f, err = feed.ParseOsmAnd(r.Form, s.Now(), opt)
 	}
-	if s.submitOne(w, r, f, err) {
-		w.WriteHeader(http.StatusOK)
+	if err := s.phoneRecord(r, f, err); err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	w.WriteHeader(http.StatusOK)
 }
 
-// handleOwnTracks speaks OwnTracks' HTTP mode. Messages other than
-// locations, and empty bodies, are answered with [] and ignored.
+// handleOwnTracks speaks OwnTracks' HTTP mode, and answers as the OwnTracks
+// Recorder does: 200 with a JSON array (empty: keepclear sends no friends
+// or commands back). Messages other than locations, and empty bodies, are
+// answered and ignored. An encrypted message is opened with the token's
+// OwnTracks key and processed as its inner message; one that does not open
+// is answered 200 (the phone cannot fix it by retrying) and counted as
+// decrypt_failed.
 func (s *Server) handleOwnTracks(w http.ResponseWriter, r *http.Request) {
 	b, err := s.readBody(w, r)
 	if err != nil {
@@ -252,16 +329,39 @@ func (s *Server) handleOwnTracks(w http.ResponseWriter, r *http.Request) {
 		ok()
 		return
 	}
-	device := r.Header.Get("X-Limit-D")
-	if device == "" {
-		device = r.URL.Query().Get("d")
+	p := principal(r)
+	q := r.URL.Query()
+	id := feed.OwnTracksIdentity{User: r.Header.Get("X-Limit-U"), Device: r.Header.Get("X-Limit-D")}
+	if id.User == "" {
+		id.User = q.Get("u")
 	}
-	f, err := feed.ParseOwnTracks(b, device, feed.Options{Agency: principal(r).Agency, ForceAgency: true})
+	if id.Device == "" {
+		id.Device = q.Get("d")
+	}
+	opt := feed.Options{Agency: p.Agency, ForceAgency: true}
+	f, err := feed.ParseOwnTracks(b, id, opt)
+	var enc *feed.ErrEncrypted
+	if errors.As(err, &enc) {
+		var plain []byte
+		if plain, err = feed.DecryptOwnTracks(p.OwnTracksKey.Bytes(), enc.Data); err == nil {
+			f, err = feed.ParseOwnTracks(plain, id, opt)
+			switch {
+			case errors.As(err, &enc):
+				err = &feed.FieldError{Field: "_type", Reason: "an encrypted message inside an encrypted message"}
+			case errors.Is(err, feed.ErrMalformed) && !strings.Contains(err.Error(), "no device"):
+				// The phone encrypted something that is not a message: its
+				// retries would send the same bytes, so answer 2xx.
+				err = fmt.Errorf("%w: decrypted payload: %v", feed.ErrDecryptFailed, err)
+			}
+		}
+	}
 	if errors.Is(err, feed.ErrNotLocation) {
 		ok()
 		return
 	}
-	if s.submitOne(w, r, f, err) {
-		ok()
+	if err := s.phoneRecord(r, f, err); err != nil {
+		s.fail(w, r, err)
+		return
 	}
+	ok()
 }

@@ -30,7 +30,7 @@ type Gauges struct {
 func NewMetrics(reg prometheus.Registerer, g Gauges) *Metrics {
 	m := &Metrics{
 		fixes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keepclear_fixes_ingested_total",
-			Help: "Fixes received, by agency and result (accepted, rejected, duplicate, out_of_order, jump, van)."}, []string{"agency", "result"}),
+			Help: "Fixes received, by agency and result: used (accepted, van), dropped by detection (duplicate, out_of_order, jump), or refused (too_old, future, no_position, invalid, decrypt_failed, malformed)."}, []string{"agency", "result"}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keepclear_events_total",
 			Help: "Boundary events stored, by kind and breach."}, []string{"kind", "breach"}),
 		check: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keepclear_check_duration_seconds",
@@ -51,13 +51,20 @@ func NewMetrics(reg prometheus.Registerer, g Gauges) *Metrics {
 	return m
 }
 
-// Fixes counts a batch's fixes.
+// Fixes counts a batch's fixes by detection outcome; rejected ones (the
+// ingest.Observer's reading) as "invalid". The server itself counts
+// refusals by reason with Refused.
 func (m *Metrics) Fixes(agency string, outcomes map[monitor.Outcome]int, rejected int) {
 	for o, n := range outcomes {
 		m.fixes.WithLabelValues(agency, o.String()).Add(float64(n))
 	}
-	if rejected > 0 {
-		m.fixes.WithLabelValues(agency, "rejected").Add(float64(rejected))
+	m.Refused(agency, "invalid", rejected)
+}
+
+// Refused counts records refused before detection, by reason.
+func (m *Metrics) Refused(agency, result string, n int) {
+	if n > 0 {
+		m.fixes.WithLabelValues(agency, result).Add(float64(n))
 	}
 }
 

@@ -57,6 +57,7 @@ type Config struct {
 
 // Server serves the HTTP API.
 type Server struct {
+	ingest   ingestLog
 	cfg      Config
 	log      *slog.Logger
 	store    store.Store
@@ -105,11 +106,14 @@ func (s *Server) routes() {
 	}
 	// Ingest: agency tokens only.
 	handle("POST /api/v1/fixes", s.handleFixes, auth.Agency)
-	handle("GET /osmand", s.handleOsmAnd, auth.Agency)
-	handle("POST /osmand", s.handleOsmAnd, auth.Agency)
-	handle("GET /osmand/{token}", s.handleOsmAnd, auth.Agency)
-	handle("POST /osmand/{token}", s.handleOsmAnd, auth.Agency)
+	// Phone apps: a server URL typed with a trailing slash works too.
+	for _, path := range []string{"/osmand", "/osmand/{$}", "/osmand/{token}", "/osmand/{token}/{$}"} {
+		handle("GET "+path, s.handleOsmAnd, auth.Agency)
+		handle("POST "+path, s.handleOsmAnd, auth.Agency)
+	}
 	handle("POST /owntracks", s.handleOwnTracks, auth.Agency)
+	handle("POST /owntracks/{$}", s.handleOwnTracks, auth.Agency)
+	handle("GET /api/v1/ingest/summary", s.handleIngestSummary, auth.Admin)
 	// Reading and administration.
 	handle("GET /api/v1/sites", s.handleSites, auth.Liaison, auth.Manager, auth.Researcher)
 	handle("PUT /api/v1/sites/{id}", s.handlePutSite, auth.Admin)
@@ -132,7 +136,77 @@ func (s *Server) routes() {
 }
 
 // Handler is the server's root handler.
-func (s *Server) Handler() http.Handler { return s.recoverer(s.mux) }
+func (s *Server) Handler() http.Handler { return s.recoverer(http.HandlerFunc(s.route)) }
+
+// route serves the mux, and answers what no route takes — 404, and 405 for
+// a route that exists with another method — as JSON like every other
+// error, counted in the request metrics under the route "unmatched" (the
+// path itself is never a label, nor echoed: OsmAnd paths hold tokens).
+func (s *Server) route(w http.ResponseWriter, r *http.Request) {
+	_, pattern := s.mux.Handler(r)
+	if pattern != "" && pattern != "GET /" {
+		s.mux.ServeHTTP(w, r) // (the mux, not the handler: it sets the path values)
+		return
+	}
+	route := "unmatched"
+	if pattern == "GET /" {
+		route = "/" // the dashboard's files
+	}
+	start := time.Now()
+	jw := &jsonErrorWriter{ResponseWriter: w, method: r.Method}
+	s.mux.ServeHTTP(jw, r)
+	if s.metrics != nil && (route != "/" || jw.status >= 400) {
+		s.metrics.request(route, metricMethod(r.Method), jw.status, time.Since(start))
+	}
+}
+
+// metricMethod bounds the method label to the methods HTTP defines.
+func metricMethod(m string) string {
+	switch m {
+	case "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE":
+		return m
+	}
+	return "other"
+}
+
+// jsonErrorWriter turns the mux's and the file server's plain-text 404 and
+// 405 into the JSON error every other failure gets.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	method string
+	status int
+	done   bool
+}
+
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	w.status = code
+	if code != http.StatusNotFound && code != http.StatusMethodNotAllowed {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	e := errorf(code, "", "not found")
+	if code == http.StatusMethodNotAllowed {
+		e = errorf(code, "", "method %s not allowed here; allowed: %s", metricMethod(w.method), w.Header().Get("Allow"))
+	}
+	w.Header().Del("Content-Length")
+	writeJSON(w.ResponseWriter, code, e)
+	w.done = true
+}
+
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.done {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Listen binds addr, so that bind errors come back at once (and ":0" works).
 func (s *Server) Listen(addr string) error {

@@ -210,6 +210,11 @@ func TestBadInputGetsClear4xx(t *testing.T) {
 		{"bad annotation", "POST", "/api/v1/events/x/annotations", e.liaison, `{"label":"because"}`, nil, 400, "unknown label"},
 		{"annotation extra field", "POST", "/api/v1/events/x/annotations", e.liaison, `{"label":"note","text":"x","author":"me"}`, nil, 400, "unknown field"},
 		{"ws without token", "GET", "/ws/live", "", "", nil, 401, "token"},
+		{"unknown path, a method the dashboard lacks", "POST", "/nope", e.agency, "", nil, 405, "allowed"},
+		{"unknown api path", "GET", "/api/v1/nope", e.researcher, "", nil, 404, "not found"},
+		{"wrong method", "PUT", "/owntracks", e.agency, "", nil, 405, "POST"},
+		{"wrong method on a token path", "DELETE", "/osmand/kc_secret", "", "", nil, 405, "allowed"},
+		{"summary needs admin", "GET", "/api/v1/ingest/summary", e.researcher, "", nil, 403, "admin"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -293,8 +298,13 @@ func TestOsmAndAndOwnTracks(t *testing.T) {
 			t.Errorf("owntracks %q: %d %s", other, resp.StatusCode, b)
 		}
 	}
-	if resp, _ := ot(`{"_type":"location","lat":99,"lon":1,"tst":1}`, "X-Limit-D", "p"); resp.StatusCode != 400 {
-		t.Errorf("bad owntracks location: %d", resp.StatusCode)
+	// A record that can never be used is answered 200 (the phone would
+	// retry it forever) and counted; a malformed body is the sender's to fix.
+	if resp, b := ot(`{"_type":"location","lat":99,"lon":1,"tst":1}`, "X-Limit-D", "p"); resp.StatusCode != 200 || string(b) != "[]" {
+		t.Errorf("unusable owntracks location: %d %s", resp.StatusCode, b)
+	}
+	if resp, b := ot(`{"_type":"location",`, "X-Limit-D", "p"); resp.StatusCode != 400 {
+		t.Errorf("malformed owntracks body: %d %s", resp.StatusCode, b)
 	}
 	// phone-1's three fixes are one visit (one enter per zone); phone-2 entered too.
 	_, b = e.do("GET", "/api/v1/events?kind=enter", e.researcher, nil)
