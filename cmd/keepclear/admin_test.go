@@ -16,7 +16,7 @@ import (
 // phones encrypt with; the key is stored sealed, opens with the token, and
 // token list says only that one is set.
 func TestTokenCreateOwnTracksKey(t *testing.T) {
-	db := "file:" + filepath.Join(t.TempDir(), "k.db")
+	db := filepath.Join(t.TempDir(), "k.db")
 	ctx := context.Background()
 	var out, errb bytes.Buffer
 	if code := run(ctx, []string{"token", "create", "--db", db, "--role", "agency", "--agency", "rcmp", "--owntracks-key", "correct horse"}, nil, &out, &errb); code != 0 {
@@ -32,7 +32,7 @@ func TestTokenCreateOwnTracksKey(t *testing.T) {
 		!strings.Contains(out.String(), "set") || strings.Contains(out.String(), "correct horse") {
 		t.Errorf("list: %s", out.String())
 	}
-	st, err := sqlite.Open(strings.TrimPrefix(db, "file:"))
+	st, err := sqlite.Open(db)
 	if err != nil {
 		t.Fatal(err)
 	}
