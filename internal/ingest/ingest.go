@@ -121,7 +121,8 @@ func (p *Pipeline) Submit(ctx context.Context, fixes []feed.Fix) (Result, error)
 	p.mon.Flush(out)
 	p.take(c, out)
 	p.devices.Store(int64(p.mon.Devices()))
-	p.openVisits.Store(int64(p.mon.OpenVisitCount()))
+	// (the open-visit gauge is refreshed by the background tick: counting
+	// is a scan, too much for every request)
 	p.reqs <- c // under the lock: commits keep the monitor's order
 	p.mu.Unlock()
 	if p.obs != nil {

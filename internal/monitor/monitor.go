@@ -172,14 +172,18 @@ type Monitor struct {
 	restored map[string]*device // restored states not yet claimed, by pseudonym
 	// forgotten are watermarks of devices dropped from memory (see Forget).
 	forgotten map[uint64]watermark
-	seed      maphash.Seed
-	pseud     *Pseudonymizer
-	agencies  map[string]string
-	stats     Stats
-	out       *Out
-	scratch   Out
-	dirty     []*device
-	enters    []enterRef // reused by Process: zones the fix is inside
+	// restoredPeriods are the pseudonym periods among the restored states.
+	restoredPeriods map[int64]bool
+	// orphans are restored visits whose zone is gone (closed at the next Tick).
+	orphans  []orphan
+	seed     maphash.Seed
+	pseud    *Pseudonymizer
+	agencies map[string]string
+	stats    Stats
+	out      *Out
+	scratch  Out
+	dirty    []*device
+	enters   []enterRef // reused by Process: zones the fix is inside
 	// passCands are zones near a fix that a short step may have crossed.
 	passCands []enterRef
 	vans      map[string]*vanState
@@ -201,16 +205,17 @@ func New(cfg Config, sites []*site.Site) (*Monitor, error) {
 		return nil, err
 	}
 	m := &Monitor{
-		cfg:       cfg,
-		devices:   map[uint64]*device{},
-		open:      map[uint64]*device{},
-		restored:  map[string]*device{},
-		forgotten: map[uint64]watermark{},
-		seed:      maphash.MakeSeed(),
-		pseud:     NewPseudonymizer(cfg.Secret, cfg.Rotation),
-		agencies:  map[string]string{},
-		stats:     Stats{Events: map[event.Kind]int64{}},
-		vans:      map[string]*vanState{},
+		cfg:             cfg,
+		devices:         map[uint64]*device{},
+		open:            map[uint64]*device{},
+		restored:        map[string]*device{},
+		forgotten:       map[uint64]watermark{},
+		restoredPeriods: map[int64]bool{},
+		seed:            maphash.MakeSeed(),
+		pseud:           NewPseudonymizer(cfg.Secret, cfg.Rotation),
+		agencies:        map[string]string{},
+		stats:           Stats{Events: map[event.Kind]int64{}},
+		vans:            map[string]*vanState{},
 	}
 	m.world.Store(newWorld(sites))
 	return m, nil
@@ -329,6 +334,9 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	if d.hasRef {
 		dRef = geo.LocalDistance(d.ref.p, fx.p)
 		if m.isJump(d, &fx, dRef) {
+			if d.hasState() {
+				m.markDirty(d) // the dropped jump is kept: the next fix may confirm it
+			}
 			return Jump
 		}
 	}
@@ -365,16 +373,13 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 			}
 			if m.onFix(w, d, v, &fx) {
 				kept = append(kept, v)
-				if v.phase == phaseInside {
-					inZone = true
-				}
 			}
 		}
 		clear(d.visits[len(kept):])
 		d.visits = kept
 	}
-	if m.enter(w, d, &fx) {
-		inZone = true
+	if m.enter(w, d, &fx) || fx.inside {
+		inZone = true // only fixes inside a zone are reported on the live map
 	}
 	m.settle(k, d)
 	if inZone {
@@ -545,6 +550,9 @@ func (m *Monitor) isJump(d *device, fx *fixCtx, dRef float64) bool {
 func (m *Monitor) Tick(now time.Time, out *Out) {
 	m.begin(out)
 	defer func() { m.out = nil }()
+	if len(m.orphans) > 0 {
+		m.closeOrphans()
+	}
 	n := now.UnixMilli()
 	maxGap, silentAfter, keep := m.cfg.MaxGap.Milliseconds(), m.cfg.SilentAfter.Milliseconds(), m.cfg.ResumeKeep.Milliseconds()
 	type due struct {
@@ -768,7 +776,15 @@ func (m *Monitor) Forget(before time.Time, limit int) int {
 		}
 	}
 	for ps, d := range m.restored {
-		if len(d.visits) == 0 && d.ent == nil && d.lastT < expired {
+		if len(d.visits) > 0 || d.heardAt >= cut {
+			continue
+		}
+		if d.ent != nil {
+			d.ent = nil // entries toward repeat_pass long expired: a watermark from now on
+			m.markDirty(d)
+			continue
+		}
+		if d.lastT < expired && !d.dirty {
 			m.dropLater = append(m.dropLater, ps)
 			delete(m.restored, ps)
 		}

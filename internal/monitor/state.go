@@ -3,9 +3,11 @@ package monitor
 import (
 	"cmp"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keepclear/keepclear/internal/event"
 	"github.com/keepclear/keepclear/internal/site"
 	"github.com/paulmach/orb"
 )
@@ -37,6 +39,7 @@ type VisitState struct {
 	LastT     int64   `json:"last_ms"`
 	FarT      int64   `json:"far_ms,omitempty"`
 	StillMs   int64   `json:"still_ms"`
+	HeldStill int64   `json:"held_still_ms,omitempty"`
 	MinDist   float64 `json:"min_distance_m"`
 	EnterDist float64 `json:"enter_distance_m"`
 	EnterLat  float64 `json:"enter_lat"`
@@ -71,6 +74,7 @@ type DeviceState struct {
 	Lat       float64      `json:"lat,omitempty"`
 	Lon       float64      `json:"lon,omitempty"`
 	Ref       *PointState  `json:"ref,omitempty"`
+	Jump      *PointState  `json:"jump,omitempty"`
 	Anchors   []PointState `json:"anchors,omitempty"`
 	StillN    int32        `json:"still_n,omitempty"`
 	Centre    *PointState  `json:"centre,omitempty"`
@@ -97,6 +101,9 @@ func (m *Monitor) state(d *device) DeviceState {
 	if d.hasRef && m.insideAny(w, d, d.ref.p) {
 		s.Ref = &PointState{d.ref.t, d.ref.p[1], d.ref.p[0], d.ref.acc}
 	}
+	if d.jump != nil && m.insideAny(w, d, d.jump.p) {
+		s.Jump = &PointState{d.jump.t, d.jump.p[1], d.jump.p[0], d.jump.acc}
+	}
 	for _, a := range d.still.anchors[:d.still.n] {
 		if !m.insideAny(w, d, a.point()) {
 			s.Anchors = nil // a gap in the anchors would change the window
@@ -113,7 +120,7 @@ func (m *Monitor) state(d *device) DeviceState {
 			ID: v.id, Device: v.pseud, Site: v.site.ID, Zone: v.zone().Name, Phase: v.phase.String(),
 			Confirmed: v.confirmed, EnterSent: v.enterSent, DwellSent: v.dwellSent, Breach: v.breach,
 			Seq: v.seq, Fixes: v.fixes, FarN: v.farN, EnterT: v.enterT, LastT: v.lastT, FarT: v.farT,
-			StillMs: v.stillMs, MinDist: v.minDist, EnterDist: v.enterDist,
+			StillMs: v.stillMs, HeldStill: v.heldStill, MinDist: v.minDist, EnterDist: v.enterDist,
 			EnterLat: v.enterP[1], EnterLon: v.enterP[0], InLat: v.inP[1], InLon: v.inP[0],
 		})
 	}
@@ -172,6 +179,9 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 		if s.Ref != nil {
 			d.ref, d.hasRef = fixRef{s.Ref.T, orb.Point{s.Ref.Lon, s.Ref.Lat}, s.Ref.Acc}, true
 		}
+		if s.Jump != nil {
+			d.jump = &fixRef{s.Jump.T, orb.Point{s.Jump.Lon, s.Jump.Lat}, s.Jump.Acc}
+		}
 		for _, a := range s.Anchors {
 			if int(d.still.n) < numAnchors {
 				d.still.anchors[d.still.n] = newAnchor(fixRef{a.T, orb.Point{a.Lon, a.Lat}, a.Acc})
@@ -185,6 +195,11 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 		for _, vs := range s.Visits {
 			si, zi, st := w.find(vs.Site, vs.Zone)
 			if st == nil {
+				if vs.Phase != phaseLost.String() {
+					// Its zone was removed while the server was down: it is
+					// closed with an exit at the next Tick, as SetSites does.
+					m.orphans = append(m.orphans, orphan{agency: s.Agency, vs: vs})
+				}
 				continue
 			}
 			ph := phaseInside
@@ -197,7 +212,7 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 				id: vs.ID, pseud: vs.Device, site: st, siteIdx: si, zoneIdx: zi, phase: ph,
 				confirmed: vs.Confirmed, enterSent: vs.EnterSent, dwellSent: vs.DwellSent, breach: vs.Breach,
 				seq: vs.Seq, fixes: vs.Fixes, farN: vs.FarN, enterT: vs.EnterT, lastT: vs.LastT, farT: vs.FarT,
-				stillMs: vs.StillMs, minDist: vs.MinDist, enterDist: vs.EnterDist,
+				stillMs: vs.StillMs, heldStill: vs.HeldStill, minDist: vs.MinDist, enterDist: vs.EnterDist,
 				enterP: orb.Point{vs.EnterLon, vs.EnterLat}, inP: orb.Point{vs.InLon, vs.InLat},
 			})
 		}
@@ -207,20 +222,72 @@ func (m *Monitor) Restore(states []DeviceState, now time.Time) {
 		}
 		d.setEntries(list)
 		m.restored[s.Pseudonym] = d
+		m.restoredPeriods[s.Period] = true
 	}
+}
+
+// orphan is a restored open visit whose zone no longer exists.
+type orphan struct {
+	agency string
+	vs     VisitState
+}
+
+// closeOrphans ends the restored visits whose zones are gone with an exit at
+// their last fix (or the first far fix of a pending exit), as SetSites does
+// for a zone removed while it runs. Their site's hours are gone with it, so
+// in_hours is false; the breach flag is the visit's.
+func (m *Monitor) closeOrphans() {
+	for _, o := range m.orphans {
+		vs := o.vs
+		end := vs.LastT
+		if vs.Phase == phaseExitPending.String() {
+			end = vs.FarT
+		}
+		seq := vs.Seq + 1
+		if !vs.EnterSent {
+			seq++ // its held-back enter was never sent; the exit says what it was
+		}
+		m.out.Events = append(m.out.Events, event.Event{
+			ID: vs.ID + "-" + strconv.Itoa(int(seq)), Visit: vs.ID, Site: vs.Site, Zone: vs.Zone, Kind: event.Exit,
+			Device: vs.Device, Agency: o.agency, T: timeMs(end), DurationS: event.Seconds(end - vs.EnterT),
+			MinDistanceM: event.RoundMetres(vs.MinDist), StationaryS: event.Seconds(vs.StillMs),
+			Breach: vs.Breach && vs.Confirmed, Confirmed: vs.Confirmed, Fixes: int(vs.Fixes),
+			Lat: event.RoundCoord(vs.InLat), Lon: event.RoundCoord(wrapLon(vs.InLon)),
+		})
+		m.stats.Events[event.Exit]++
+	}
+	m.orphans = nil
 }
 
 // claim returns the restored state of a device seen for the first time
 // since the restart, if it has one.
+//
+// A state is saved under the pseudonym its device had then, which may be
+// an earlier period's (a car parked across the weekly rotation keeps its
+// visit's pseudonym until it opens a new one): every period among the
+// restored states is tried.
 func (m *Monitor) claim(agency, dev string, t time.Time) *device {
-	period := m.pseud.Period(t)
-	ps := m.pseud.Pseudonym(period, agency, dev)
-	d, ok := m.restored[ps]
-	if !ok || d.agency != agency {
-		return nil
+	try := func(period int64) *device {
+		ps := m.pseud.Pseudonym(period, agency, dev)
+		d, ok := m.restored[ps]
+		if !ok || d.agency != agency {
+			return nil
+		}
+		delete(m.restored, ps)
+		return d
 	}
-	delete(m.restored, ps)
-	return d
+	now := m.pseud.Period(t)
+	if d := try(now); d != nil {
+		return d
+	}
+	for period := range m.restoredPeriods {
+		if period != now {
+			if d := try(period); d != nil {
+				return d
+			}
+		}
+	}
+	return nil
 }
 
 // Restored is the number of saved states not yet claimed by a fix.

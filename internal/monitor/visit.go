@@ -58,6 +58,7 @@ type visit struct {
 	seq       int32 // events emitted so far
 	fixes     int32 // good fixes inside
 	farN      int32 // consecutive fixes beyond the band (phaseExitPending)
+	heldStill int64 // stationary ms while the exit is pending: counted if it is cancelled
 	enterT    int64 // ms
 	lastT     int64 // the last fix that kept the visit (inside or in the band)
 	farT      int64 // the first fix beyond the band
@@ -83,6 +84,7 @@ type fixCtx struct {
 	stillMs int64   // stationary time of the interval ending at this fix
 	centre  orb.Point
 	stillOK bool   // the still run's centre is meaningful
+	inside  bool   // set by onFix: the fix is inside one of the device's zones
 	agency  string // the raw identity, only for deriving the pseudonym
 	dev     string
 }
@@ -126,17 +128,25 @@ func (m *Monitor) onFix(w *world, d *device, v *visit, fx *fixCtx) bool {
 		}
 		v.farN++
 		if int(v.farN) >= m.cfg.ExitFixes && fx.t-v.farT >= m.cfg.ExitAfter.Milliseconds() {
+			v.heldStill = 0 // the visit ended at the first far fix: nothing after it counts
 			m.emit(d, v, event.Exit, v.farT, v.inP, v.breach)
 			return false
 		}
-		m.creditStill(d, v, fx, credit)
+		// Whether this stillness was in the visit is known only when the
+		// exit is cancelled: held until then.
+		v.heldStill += credit
 		return true
 	}
 	if !fx.good {
 		return true // a poor fix near the zone proves nothing either way
 	}
 	v.phase, v.farN, v.lastT = phaseInside, 0, fx.t
+	if v.heldStill > 0 {
+		credit += v.heldStill
+		v.heldStill = 0
+	}
 	if dist <= z.RadiusM {
+		fx.inside = true
 		v.fixes++
 		v.inP = fx.p
 		v.minDist = math.Min(v.minDist, dist)
