@@ -428,7 +428,14 @@ func (p *Pipeline) OpenVisits() []monitor.OpenVisit {
 
 // Devices is the number of tracked devices; OpenVisitCount the open visits.
 func (p *Pipeline) Devices() int64        { return p.devices.Load() }
-func (p *Pipeline) OpenVisitCount() int64 { return p.openVisits.Load() }
+//
+// The open-visit count is a scan of the monitor's open devices: done when
+// asked (a metrics scrape), not on every request.
+func (p *Pipeline) OpenVisitCount() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return int64(p.mon.OpenVisitCount())
+}
 
 // Healthy reports whether the last store write succeeded.
 func (p *Pipeline) Healthy() bool { return p.healthy.Load() }
