@@ -427,8 +427,8 @@ func (p *Pipeline) OpenVisits() []monitor.OpenVisit {
 }
 
 // Devices is the number of tracked devices; OpenVisitCount the open visits.
-func (p *Pipeline) Devices() int64        { return p.devices.Load() }
-//
+func (p *Pipeline) Devices() int64 { return p.devices.Load() }
+
 // The open-visit count is a scan of the monitor's open devices: done when
 // asked (a metrics scrape), not on every request.
 func (p *Pipeline) OpenVisitCount() int64 {
