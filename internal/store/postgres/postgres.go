@@ -423,7 +423,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) 
 
 // Tokens lists the tokens.
 func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, name, role, agency, hash, created_at FROM tokens ORDER BY id`)
+	rows, err := s.pool.Query(ctx, `SELECT id, name, role, agency, hash, owntracks_key, created_at FROM tokens ORDER BY id`)
 	if err != nil {
 		return nil, formatError("tokens", err)
 	}
@@ -431,7 +431,7 @@ func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 	var out []store.Token
 	for rows.Next() {
 		var t store.Token
-		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.CreatedAt); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.OwnTracksKey, &t.CreatedAt); err != nil {
 			return nil, formatError("tokens", err)
 		}
 		t.CreatedAt = t.CreatedAt.UTC()

@@ -459,7 +459,7 @@ func (s *DB) TokenByHash(ctx context.Context, hash []byte) (store.Token, error) 
 
 // Tokens lists the tokens (without their secrets, which are never stored).
 func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT id, name, role, agency, hash, created_ms FROM tokens ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT id, name, role, agency, hash, owntracks_key, created_ms FROM tokens ORDER BY id`)
 	if err != nil {
 		return nil, formatError("tokens", err)
 	}
@@ -468,7 +468,7 @@ func (s *DB) Tokens(ctx context.Context) ([]store.Token, error) {
 	for rows.Next() {
 		var t store.Token
 		var ms int64
-		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &ms); err != nil {
+		if err := rows.Scan(&t.ID, &t.Name, &t.Role, &t.Agency, &t.Hash, &t.OwnTracksKey, &ms); err != nil {
 			return nil, formatError("tokens", err)
 		}
 		t.CreatedAt = time.UnixMilli(ms).UTC()

@@ -374,6 +374,9 @@ func testTokens(t *testing.T, s store.Store) {
 	if got, err := s.TokenByHash(ctx, ot.Hash); err != nil || !bytes.Equal(got.OwnTracksKey, sealed) || got.Agency != "rcmp" {
 		t.Errorf("OwnTracks key: %+v %v", got, err)
 	}
+	if list, err := s.Tokens(ctx); err != nil || len(list) != 2 || list[0].OwnTracksKey != nil || !bytes.Equal(list[1].OwnTracksKey, sealed) {
+		t.Errorf("listed OwnTracks keys: %+v %v", list, err)
+	}
 	if err := s.RevokeToken(ctx, ot.ID); err != nil {
 		t.Fatal(err)
 	}
