@@ -282,7 +282,7 @@ func firstTokens(ctx context.Context, st store.Store, w io.Writer, url string) e
 		"  admin (dashboard, sites, everything but submitting): %s\n"+
 		"  agency \"demo\" (submits fixes):                      %s\n"+
 		"Open %s and sign in with the admin token. Post a fix:\n"+
-		"  curl -H 'Authorization: Bearer %s' --data-binary '{\"device\":\"car-17\",\"t\":\"%s\",\"lat\":49.28111,\"lon\":-123.10111}' %sapi/v1/fixes\n\n",
+		"  curl -H 'Authorization: Bearer %s' --data-binary '{\"device\":\"car-17\",\"t\":\"%s\",\"lat\":49.28111,\"lon\":-123.10111,\"acc\":5}' %sapi/v1/fixes\n\n",
 		admin, agency, url, agency, time.Now().UTC().Format(time.RFC3339), url)
 	return nil
 }
