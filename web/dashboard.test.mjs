@@ -1,20 +1,21 @@
 // Browser test of the dashboard: the real server binary (built by `make
 // build`, path in KEEPCLEAR_BIN) on a fresh database, driven by Debian's
 // Chromium through playwright-core. Sign in, see the zones, see a posted
-// fix's event arrive live, annotate it, read the weekly heatmap.
+// fix's event arrive live, annotate it, read the weekly heatmap; as admin,
+// read why a phone's records were refused.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
 const bin = process.env.KEEPCLEAR_BIN || "../bin/keepclear";
-let server, url, admin, agency, browser;
+let server, url, admin, agency, browser, dir;
 
 before(async () => {
-  const dir = mkdtempSync(join(tmpdir(), "kc-web-"));
+  dir = mkdtempSync(join(tmpdir(), "kc-web-"));
   // The scenario sites, with Insite open around the clock: the test posts
   // fixes dated now, and its breach must not depend on the hour it runs.
   const sites = JSON.parse(readFileSync("../fixtures/scenarios/sites.geojson", "utf8"));
@@ -125,5 +126,81 @@ test("live map: zones drawn, a posted fix's event arrives, annotation saved, hea
   assert.match(html, /weekly report, week \d{4}-W\d{2}/);
   assert.match(html, /staff called for an ambulance/);
   assert.equal(await report.locator("svg").count(), 3);
+  await p.close();
+});
+
+// A phone's record at the OsmAnd endpoint, as the Traccar Client sends it.
+async function osmand(q) {
+  const r = await fetch(`${url}/osmand/${agency}?` + new URLSearchParams({ id: "p1", ...q }));
+  assert.equal(r.status, 200, "phones are answered 2xx even for a refused record");
+}
+const unix = (msAgo) => String(Math.floor((Date.now() - msAgo) / 1000));
+
+async function signInAs(p, t) {
+  await p.goto(url);
+  await p.fill("#token", t);
+  await p.click("#login-form button");
+  await p.waitForSelector("#live:not([hidden])");
+}
+
+test("phones and feeds (admin, on a phone): per agency used and refused with the reason, refreshed every 30 s and on demand", async () => {
+  // One good fix (north of the sites, outside every zone) and one 10 days old.
+  await osmand({ lat: "49.2829", lon: "-123.10111", timestamp: unix(5000) });
+  await osmand({ lat: "49.28111", lon: "-123.10111", timestamp: unix(10 * 86400e3) });
+
+  const p = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await p.clock.install(); // the 30 s refresh, without waiting 30 s
+  await signInAs(p, admin);
+  // By keyboard: the tab is a button.
+  await p.focus("#tab-feeds");
+  await p.keyboard.press("Enter");
+  await p.waitForSelector("#feeds:not([hidden])");
+  const demo = p.locator('.feed-agency[data-agency="demo"]');
+  await demo.waitFor();
+  const count = async (label) => Number(await demo.locator(`.feed-counts div:has(dt:text-is("${label}")) dd`).textContent());
+  assert.equal(await count("refused"), 1);
+  assert.ok((await count("used")) >= 1, "the good fix is used");
+  const tooOld = demo.locator(".reasons li", { hasText: "too old" });
+  assert.match(await tooOld.textContent(), /too old: 1 — measured longer ago than --max-fix-age/);
+  assert.match(await tooOld.textContent(), /latest .* via \/osmand\/\{token\}: .*older than 168h0m0s \(7 days\) \(--max-fix-age\)/);
+  assert.ok(!(await p.content()).includes(agency), "the agency token is not shown");
+  // Readable on a phone: nothing wider than the screen.
+  assert.ok(await p.evaluate(() => document.documentElement.scrollWidth <= 390), "no horizontal scrolling at 390 px");
+  await p.locator("#feeds").screenshot({ path: "/tmp/admin-panel.png" });
+
+  // A heartbeat without a fix: shown after the next 30 s refresh.
+  await osmand({});
+  await p.clock.runFor(30000);
+  await p.waitForFunction(() => /no position: 1/.test(document.querySelector('.feed-agency[data-agency="demo"]').textContent));
+  assert.equal(await count("refused"), 2);
+
+  // Another old record: shown on demand.
+  await osmand({ lat: "49.28111", lon: "-123.10111", timestamp: unix(9 * 86400e3) });
+  await p.click("#feeds-refresh");
+  await p.waitForFunction(() => /too old: 2/.test(document.querySelector('.feed-agency[data-agency="demo"]').textContent));
+  assert.equal(await count("refused"), 3);
+  assert.match(await p.textContent("#feeds-status"), /updated/);
+
+  // The empty state (a server that has received nothing).
+  await p.route("**/api/v1/ingest/summary", (r) => r.fulfill({ json: { from: new Date(Date.now() - 86400e3).toISOString(), to: new Date().toISOString(), agencies: [], results: {} } }));
+  await p.click("#feeds-refresh");
+  await p.waitForSelector("#feeds .empty");
+  assert.match(await p.textContent("#feeds .empty"), /No phone or feed records in the last 24 hours/);
+  await p.close();
+});
+
+test("phones and feeds is for admins only: a liaison sees no such tab", async () => {
+  const made = spawnSync(bin, ["token", "create", "--role", "liaison", "--name", "liaison", "--db", join(dir, "k.db")], { encoding: "utf8" });
+  assert.equal(made.status, 0, made.stderr);
+  const liaison = made.stdout.match(/kc_\S+/)[0];
+  const p = await browser.newPage({ viewport: { width: 390, height: 844 } });
+  await signInAs(p, liaison);
+  assert.equal(await p.isVisible("button[data-tab=heat]"), true);
+  assert.equal(await p.isVisible("#tab-feeds"), false);
+  await p.evaluate(() => show("feeds")); // even asked directly, the panel stays hidden
+  assert.equal(await p.isVisible("#feeds"), false);
+  assert.equal(await p.locator(".feed-agency").count(), 0);
+  const r = await fetch(url + "/api/v1/ingest/summary", { headers: { Authorization: "Bearer " + liaison } });
+  assert.equal(r.status, 403);
   await p.close();
 });

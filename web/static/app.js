@@ -14,6 +14,7 @@ async function api(path, opts = {}) {
 }
 
 function text(s) { const d = document.createElement("span"); d.textContent = s; return d.innerHTML; }
+const attr = (s) => text(s).replace(/"/g, "&quot;");
 
 async function signIn(t) {
   token = t;
@@ -30,6 +31,7 @@ async function signIn(t) {
   $("tabs").hidden = false;
   $("logout").hidden = false;
   $("who").textContent = `${me.name} (${me.role})`;
+  $("tab-feeds").hidden = me.role !== "admin"; // the ingest summary is admin-only
   show("live");
 }
 
@@ -42,11 +44,17 @@ $("logout").addEventListener("click", () => { localStorage.removeItem("keepclear
 document.querySelectorAll("#tabs button").forEach((b) => b.addEventListener("click", () => show(b.dataset.tab)));
 
 function show(tab) {
-  document.querySelectorAll("#tabs button").forEach((b) => b.classList.toggle("active", b.dataset.tab === tab));
+  if (tab === "feeds" && me?.role !== "admin") tab = "live";
+  document.querySelectorAll("#tabs button").forEach((b) => {
+    b.classList.toggle("active", b.dataset.tab === tab);
+    if (b.dataset.tab === tab) b.setAttribute("aria-current", "page"); else b.removeAttribute("aria-current");
+  });
   $("live").hidden = tab !== "live";
   $("heat").hidden = tab !== "heat";
+  $("feeds").hidden = tab !== "feeds";
   if (tab === "live") startLive();
   if (tab === "heat") startHeat();
+  if (tab === "feeds") loadFeeds();
 }
 
 // ---- live map ----
@@ -270,5 +278,66 @@ $("heat-form").addEventListener("submit", async (ev) => {
   const pts = h.spots.map((s) => [s.lat, s.lon, s.stationary_s + s.fixes]);
   heatLayer = L.heatLayer(pts, { radius: 20 }).addTo(heatMap);
 });
+
+// ---- phones and feeds (admin) ----
+// Per agency, what ingest used, dropped and refused over the last 24 hours
+// and why (GET /api/v1/ingest/summary), so that an admin can tell an agency
+// why its phones' positions are not used.
+const usedResults = ["accepted", "van"];
+const droppedResults = ["duplicate", "out_of_order", "jump"];
+const resultWords = (r) => r.replace(/_/g, " ");
+// A time with its UTC offset, e.g. "09:12 GMT-8".
+const timeWithOffset = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", timeZoneName: "shortOffset" });
+// Go durations in reasons, in words as well: "168h0m0s" → "168h0m0s (7 days)".
+const reasonWords = (s) => s.replace(/\b(\d+)h0m0s\b/g, (m, h) => (h % 24 === 0 ? `${m} (${h / 24} ${h === "24" ? "day" : "days"})` : m));
+// Command-line flags kept on one line: "--max-fix-age" never splits at its dashes.
+const flags = (html) => html.replace(/--[a-z][a-z-]*/g, (f) => `<code>${f}</code>`);
+let feedsLoading = false;
+
+async function loadFeeds() {
+  if (me?.role !== "admin" || feedsLoading) return;
+  feedsLoading = true;
+  $("feeds-refresh").disabled = true;
+  $("feeds-status").textContent = "loading…";
+  try {
+    const s = await api("/api/v1/ingest/summary");
+    renderFeeds(s);
+    $("feeds-status").textContent = `updated ${new Date().toLocaleTimeString([], { timeZoneName: "shortOffset" })}`;
+  } catch (e) {
+    $("feeds-status").textContent = `not updated: ${e.message}`;
+  } finally {
+    feedsLoading = false;
+    $("feeds-refresh").disabled = false;
+  }
+}
+
+function renderFeeds(s) {
+  const list = $("feeds-list");
+  if (!s.agencies.length) {
+    list.innerHTML = `<p class="empty">No phone or feed records in the last 24 hours (since ${text(timeWithOffset(s.from))}).</p>`;
+    return;
+  }
+  list.innerHTML = s.agencies.map((a) => {
+    const rs = Object.keys(a.results).sort((x, y) => a.results[y] - a.results[x] || x.localeCompare(y));
+    const refused = rs.filter((r) => !usedResults.includes(r) && !droppedResults.includes(r));
+    const dropped = rs.filter((r) => droppedResults.includes(r));
+    const lastUsed = usedResults.map((r) => a.last[r]?.t).filter(Boolean).sort().pop();
+    const reasons = (title, keys) => keys.length ? `<h4>${title}</h4><ul class="reasons">${keys.map((r) => {
+      const l = a.last[r] || {};
+      return `<li><b>${text(resultWords(r))}: ${a.results[r]}</b> — ${flags(text(s.results[r] || r))}
+        <div class="meta">latest ${l.t ? text(timeWithOffset(l.t)) : ""}${l.endpoint ? ` via ${text(l.endpoint)}` : ""}${l.reason ? `: <q>${flags(text(reasonWords(l.reason)))}</q>` : ""}</div></li>`;
+    }).join("")}</ul>` : "";
+    const count = (label, n, cls = "") => `<div class="${cls}${n ? " nonzero" : ""}"><dt>${label}</dt><dd>${n}</dd></div>`;
+    return `<section class="feed-agency" data-agency="${attr(a.agency)}" aria-label="agency ${attr(a.agency)}">
+      <h3>${text(a.agency)}</h3>
+      <dl class="feed-counts">${count("received", a.received)}${count("used", a.used)}${count("dropped", a.dropped)}${count("refused", a.refused, "refused")}</dl>
+      <p class="meta">${lastUsed ? `Last used record at ${text(timeWithOffset(lastUsed))}.` : "<b>No record used</b> in the last 24 hours."}${a.refused ? "" : " Nothing refused."}</p>
+      ${reasons("Refused, by reason", refused)}${reasons("Dropped by detection", dropped)}
+    </section>`;
+  }).join("");
+}
+
+$("feeds-refresh").addEventListener("click", loadFeeds);
+setInterval(() => { if (!$("feeds").hidden) loadFeeds(); }, 30000);
 
 if (token) signIn(token).catch(() => {});
