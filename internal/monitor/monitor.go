@@ -475,7 +475,11 @@ func (m *Monitor) settle(k uint64, d *device) {
 		}
 		d.inOpen = has
 	}
-	if d.hasState() || (d.saved && !d.tomb) {
+	// A device in a visit changes with every fix (its stay, its visit's
+	// figures), and is saved with each batch; one that only holds entries
+	// toward repeat_pass changes when they do (an event marks it), and one
+	// left with nothing is saved once more, as a watermark.
+	if len(d.visits) > 0 || (d.saved && !d.tomb && !d.hasState()) {
 		m.markDirty(d)
 	}
 	if len(d.visits) == 0 {

@@ -200,12 +200,21 @@ func (s *DB) Write(ctx context.Context, b *store.Batch) error {
 		st.Close()
 	}
 	now := s.Now().UnixMilli()
-	for _, ds := range b.SaveStates {
-		j, _ := json.Marshal(ds)
-		if _, err := tx.ExecContext(ctx, `INSERT INTO device_state VALUES (?,?,?) ON CONFLICT (pseudonym) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms`,
-			ds.Pseudonym, string(j), now); err != nil {
+	if len(b.SaveStates) > 0 {
+		// Prepared once a batch: a device in a visit is saved with every
+		// batch that moves it, so this runs for hundreds of rows a commit.
+		st, err := tx.PrepareContext(ctx, `INSERT INTO device_state VALUES (?,?,?) ON CONFLICT (pseudonym) DO UPDATE SET state = excluded.state, updated_ms = excluded.updated_ms`)
+		if err != nil {
 			return formatError("write state", err)
 		}
+		for _, ds := range b.SaveStates {
+			j, _ := json.Marshal(ds)
+			if _, err := st.ExecContext(ctx, ds.Pseudonym, string(j), now); err != nil {
+				st.Close()
+				return formatError("write state", err)
+			}
+		}
+		st.Close()
 	}
 	for _, p := range b.DropStates {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM device_state WHERE pseudonym = ?`, p); err != nil {
