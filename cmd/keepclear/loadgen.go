@@ -34,6 +34,7 @@ func runLoadgen(ctx context.Context, args []string, _ io.Reader, stdout, stderr 
 	fs.Float64Var(&cfg.Rate, "rate", 0, "fixes per second in total (0 = flat out)")
 	fs.DurationVar(&cfg.Duration, "duration", 20*time.Second, "how long to send")
 	fs.DurationVar(&cfg.Warmup, "warmup", 5*time.Second, "left out of the fix→event latency (at the start every vehicle is new and enters at once)")
+	fs.Float64Var(&cfg.Acc, "acc", 3, "accuracy (m) the fixes report; only enters confirmed by their own fix are timed")
 	fs.IntVar(&cfg.Conns, "conns", 8, "concurrent connections")
 	fs.IntVar(&cfg.Batch, "batch", 500, "fixes per request")
 	fs.IntVar(&cfg.Vehicles, "vehicles", 10000, "simulated vehicles")
