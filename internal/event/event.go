@@ -3,10 +3,10 @@
 package event
 
 import (
+	"github.com/keepclear/keepclear/internal/jsontext"
 	"math"
 	"strconv"
 	"time"
-	"unicode/utf8"
 )
 
 // Kind is what happened.
@@ -79,19 +79,19 @@ func Seconds(ms int64) float64 { return float64(ms) / 1000 }
 // it is on the replay hot path.
 func (e *Event) AppendJSON(b []byte) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, e.ID)
+	b = jsontext.AppendString(b, e.ID)
 	b = append(b, `,"visit":`...)
-	b = appendString(b, e.Visit)
+	b = jsontext.AppendString(b, e.Visit)
 	b = append(b, `,"site":`...)
-	b = appendString(b, e.Site)
+	b = jsontext.AppendString(b, e.Site)
 	b = append(b, `,"zone":`...)
-	b = appendString(b, e.Zone)
+	b = jsontext.AppendString(b, e.Zone)
 	b = append(b, `,"kind":`...)
-	b = appendString(b, string(e.Kind))
+	b = jsontext.AppendString(b, string(e.Kind))
 	b = append(b, `,"device":`...)
-	b = appendString(b, e.Device)
+	b = jsontext.AppendString(b, e.Device)
 	b = append(b, `,"agency":`...)
-	b = appendString(b, e.Agency)
+	b = jsontext.AppendString(b, e.Agency)
 	b = append(b, `,"t":"`...)
 	b = e.T.UTC().AppendFormat(b, time.RFC3339Nano)
 	b = append(b, `","duration_s":`...)
@@ -122,62 +122,6 @@ func appendFloat(b []byte, v float64) []byte {
 }
 
 const hexDigits = "0123456789abcdef"
-
-// appendString appends s as a JSON string (RFC 8259), spelled as
-// encoding/json spells it without HTML escaping: `"` and `\` escaped,
-// control characters as \n, \r, \t, \b, \f or \u00XX, invalid UTF-8 as
-// \ufffd (U+FFFD), and U+2028/U+2029 escaped so that the line is also
-// valid JavaScript. strconv.AppendQuote is not JSON: it writes Go escapes
-// such as \x00 and \a. Runs of plain bytes are copied whole.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size == 1:
-			b = append(b, s[start:i]...)
-			b = append(b, `\ufffd`...)
-		case r == '\u2028' || r == '\u2029':
-			b = append(b, s[start:i]...)
-			b = append(b, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
-		default:
-			i += size
-			continue
-		}
-		i += size
-		start = i
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 // CSVHeader is the header row of the CSV encoding.
 var CSVHeader = []string{"id", "visit", "site", "zone", "kind", "device", "agency", "t",

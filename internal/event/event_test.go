@@ -3,6 +3,7 @@ package event
 import (
 	"bytes"
 	"encoding/json"
+	"github.com/keepclear/keepclear/internal/jsontext"
 	"reflect"
 	"strconv"
 	"strings"
@@ -150,7 +151,7 @@ func TestAppendJSONEscapesAnyString(t *testing.T) {
 func TestAppendStringEachByte(t *testing.T) {
 	for c := 0; c < 256; c++ {
 		s := "a" + string([]byte{byte(c)}) + "b"
-		b := appendString(nil, s)
+		b := jsontext.AppendString(nil, s)
 		var back string
 		if !json.Valid(b) || json.Unmarshal(b, &back) != nil {
 			t.Fatalf("byte %#x: %s", c, b)
