@@ -361,15 +361,13 @@ func (m *Monitor) process(f *feed.Fix, arrival int64) Outcome {
 	if len(d.visits) > 0 {
 		kept := d.visits[:0]
 		for _, v := range d.visits {
-			switch {
-			case v.phase == phaseLost:
+			if v.phase == phaseLost {
 				// Resumed when this fix continues it; otherwise its
 				// signal_lost stands and it is forgotten.
-				if t-v.lastT <= m.cfg.MaxGap.Milliseconds() && m.distance(w, v.siteIdx, fx.p) <= v.zone().RadiusM {
-					m.resume(d, v, &fx)
-				} else {
+				if t-v.lastT > m.cfg.MaxGap.Milliseconds() || m.distance(w, v.siteIdx, fx.p) > v.zone().RadiusM {
 					continue
 				}
+				m.resume(d, v, &fx)
 			}
 			if m.onFix(w, d, v, &fx) {
 				kept = append(kept, v)
